@@ -1,0 +1,94 @@
+"""The ``synthembed`` command: one thin Typer app; each verb calls one library function."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from synthembed import __version__
+from synthembed.errors import SynthembedError
+
+app = typer.Typer(
+    name="synthembed",
+    help="Generate, clean, release and validate synthetic text-embedding training data with LLMs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+RecipeArg = Annotated[Path, typer.Argument(help="recipe file, or the dataset folder that holds recipe.yaml")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"synthembed {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """synthembed: the E5-mistral synthetic-data recipe, with budgets, releases and validation."""
+
+
+@app.command()
+def plan(
+    recipe: RecipeArg,
+    as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON")] = False,
+) -> None:
+    """Show what a recipe would ask for and what it would cost, without sending anything.
+
+    Examples:
+
+        synthembed plan datasets/e5-full/recipe.yaml
+
+        synthembed plan datasets/quickstart --json
+    """
+    from synthembed.gen.plan import build_plan
+    from synthembed.gen.report import print_plan
+    from synthembed.recipe import load_recipe
+
+    summary = build_plan(load_recipe(recipe)).summary()
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    else:
+        print_plan(summary, console)
+
+
+def main() -> None:
+    """Entry point: known errors become one clear message and a non-zero exit."""
+    try:
+        app(standalone_mode=False)
+    except SynthembedError as exc:
+        err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("Interrupted.")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("Aborted.")
+        sys.exit(1)
+    except Exception as exc:  # click usage errors carry their own exit code and message
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()
