@@ -66,6 +66,59 @@ def plan(
         print_plan(summary, console)
 
 
+RunDirOpt = Annotated[
+    Path | None, typer.Option("--run-dir", help="run folder (default: datasets/<name>/runs/<version>)")
+]
+
+
+@app.command()
+def generate(
+    recipe: RecipeArg,
+    run_dir: RunDirOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live display")] = False,
+) -> None:
+    """Send the recipe's requests (brainstorm, then examples) within its rate limits and budget.
+
+    Run the same command again after Ctrl-C, a crash or a budget stop to continue: finished
+    requests are never sent (or paid for) twice. Raise the budget in the recipe to go past a cap.
+
+    Examples:
+
+        synthembed generate datasets/quickstart
+
+        synthembed generate datasets/e5-full/recipe.yaml --run-dir /data/runs/e5-a
+    """
+    from synthembed.gen.progress import LiveProgress, render_stats
+    from synthembed.gen.runner import generate as run_generate
+
+    with LiveProgress(console, enabled=not quiet) as live:
+        result = run_generate(recipe, run_dir, on_update=live)
+    if not live.enabled and not quiet:
+        console.print(render_stats(result.stats))
+    style = {"complete": "green", "budget": "yellow", "interrupted": "yellow"}.get(result.status, "red")
+    console.print(f"[{style}]{result.status}[/]: {result.message}. Run folder: {result.run_dir}")
+    if result.status != "complete":
+        raise typer.Exit(code={"budget": 4, "interrupted": 130, "failed": 3}.get(result.status, 1))
+
+
+@app.command()
+def status(
+    run: Annotated[Path, typer.Argument(help="a run folder (datasets/<name>/runs/<version>)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+) -> None:
+    """Show a run's progress and spend from its store, while it runs or after.
+
+    Example:
+
+        synthembed status datasets/quickstart/runs/0.1.0
+    """
+    from synthembed.gen.progress import print_status
+
+    data = print_status(run, Console(file=sys.stderr) if as_json else console)
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
 def main() -> None:
     """Entry point: known errors become one clear message and a non-zero exit."""
     try:

@@ -55,7 +55,7 @@ class _ProviderBase(_Strict):
     )
     input_tokens_per_minute: float | None = Field(default=None, gt=0, description="input token limit")
     output_tokens_per_minute: float | None = Field(default=None, gt=0, description="output token limit")
-    max_output_tokens: int = Field(default=1024, ge=16, le=65536, description="output cap per example")
+    max_output_tokens: int = Field(default=2048, ge=16, le=65536, description="output cap per example")
     temperature: float = Field(default=1.0, ge=0, le=2, description="sampling temperature (paper: 1.0)")
     top_p: float = Field(default=1.0, gt=0, le=1, description="nucleus sampling (paper: 1.0)")
     timeout_s: float = Field(default=120.0, gt=0, description="seconds before a request is abandoned")
@@ -141,9 +141,6 @@ class Brainstorm(_Strict):
     )
     max_output_tokens: int = Field(default=1500, ge=16, le=65536, description="output cap per brainstorm")
     max_task_words: int = Field(default=60, ge=3, description="longer task definitions are dropped")
-    similarity_threshold: float = Field(
-        default=0.8, gt=0, le=1, description="task definitions this similar to a kept one are dropped"
-    )
 
 
 class Generation(_Strict):

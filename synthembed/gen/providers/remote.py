@@ -1,0 +1,249 @@
+"""Providers over HTTP through the official SDKs: OpenAI, any OpenAI-compatible server, Anthropic.
+
+Both SDKs run on their aiohttp transport (``DefaultAioHttpClient``) with their own retries off
+(``max_retries=0``): retries, rate limits and the budget are the runner's. SDK exceptions are mapped
+to :mod:`synthembed.errors` so the runner sees one vocabulary:
+
+- 429 -> RateLimitError (with Retry-After), except quota/credit exhaustion -> BillingError
+- 408, 409, 5xx, 529, timeouts, dropped connections -> RetryableError
+- 401, 403 -> AuthenticationError; 404 -> BadRequestError (model not found); other 4xx -> BadRequestError
+
+Every request carries ``X-Client-Request-Id`` with the run's request id, which OpenAI records for
+support requests and which lets a fake server answer a re-sent request the same way.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import time
+from typing import Any
+
+from synthembed.errors import (
+    AuthenticationError,
+    BadRequestError,
+    BillingError,
+    MissingKeyError,
+    ProviderError,
+    RateLimitError,
+    RetryableError,
+)
+from synthembed.gen.providers.base import ChatRequest, ChatResponse
+from synthembed.gen.ratelimit import retry_after_seconds
+
+_BILLING_WORDS = ("insufficient_quota", "credit balance", "billing", "quota", "spend limit", "payment")
+
+
+def _api_key(env_var: str | None, provider: str, required: bool = True) -> str | None:
+    if env_var is None:
+        return None
+    key = os.environ.get(env_var, "").strip()
+    if not key and required:
+        raise MissingKeyError(env_var, provider)
+    return key or None
+
+
+def _headers_of(exc: Any) -> dict[str, str]:
+    response = getattr(exc, "response", None)
+    return dict(response.headers) if response is not None else {}
+
+
+def _map_status_error(
+    provider: str, model: str, status: int, message: str, headers: dict[str, str]
+) -> ProviderError:
+    lowered = message.lower()
+    if status == 402 or (status in (400, 403, 429) and any(w in lowered for w in _BILLING_WORDS)):
+        return BillingError(
+            f"{provider}: the account cannot pay for more requests ({message}); "
+            "add credit or raise the spend limit, then run the same command again",
+            status=status,
+        )
+    if status == 429:
+        return RateLimitError(
+            f"{provider}: rate limited", retry_after=retry_after_seconds(headers), headers=headers
+        )
+    if status in (408, 409) or status >= 500:
+        return RetryableError(
+            f"{provider}: server error {status}: {message[:200]}",
+            status=status,
+            retry_after=retry_after_seconds(headers),
+        )
+    if status in (401, 403):
+        return AuthenticationError(
+            f"{provider}: the API key was refused ({status}): check the key and its permissions",
+            status=status,
+        )
+    if status == 404:
+        return BadRequestError(
+            f"{provider}: model {model!r} not found (404): check provider.model in the recipe", status=status
+        )
+    return BadRequestError(f"{provider}: request rejected ({status}): {message[:300]}", status=status)
+
+
+class OpenAIChatProvider:
+    """OpenAI chat completions, for ``openai`` and ``openai-compatible`` recipes.
+
+    Args:
+        config: the recipe's provider section.
+    Raises:
+        MissingKeyError: ``openai`` without its key in the environment.
+    """
+
+    def __init__(self, config: Any) -> None:
+        import openai
+
+        self.name = config.kind
+        self.model = config.model
+        self.config = config
+        required = config.kind == "openai"
+        key = _api_key(config.api_key_env, config.kind, required) or ("not-needed" if not required else None)
+        self.client = openai.AsyncOpenAI(
+            api_key=key,
+            base_url=config.base_url,
+            max_retries=0,
+            timeout=config.timeout_s,
+            http_client=openai.DefaultAioHttpClient(timeout=config.timeout_s),
+        )
+        # OpenAI's own API wants max_completion_tokens; other servers widely accept only max_tokens.
+        self._max_key = "max_completion_tokens" if config.kind == "openai" else "max_tokens"
+        self._openai = openai
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        openai = self._openai
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": list(request.messages),
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            self._max_key: request.max_tokens,
+        }
+        start = time.perf_counter()
+        try:
+            raw = await self.client.chat.completions.with_raw_response.create(
+                **kwargs, extra_headers={"X-Client-Request-Id": request.id}
+            )
+            completion = raw.parse()
+            if inspect.isawaitable(completion):
+                completion = await completion
+        except openai.APITimeoutError as exc:
+            raise RetryableError(
+                f"{self.name}: timed out after {self.config.timeout_s}s", maybe_billed=True
+            ) from exc
+        except openai.APIConnectionError as exc:
+            raise RetryableError(f"{self.name}: connection failed: {exc}", maybe_billed=True) from exc
+        except openai.APIStatusError as exc:
+            raise _map_status_error(
+                self.name, self.model, exc.status_code, str(exc.message), _headers_of(exc)
+            ) from exc
+        except (ValueError, openai.APIResponseValidationError) as exc:
+            raise RetryableError(f"{self.name}: unreadable response: {exc}", maybe_billed=True) from exc
+        latency = time.perf_counter() - start
+        choice = completion.choices[0] if completion.choices else None
+        if choice is None:
+            raise RetryableError(f"{self.name}: response without choices", maybe_billed=True)
+        message = choice.message
+        finish = choice.finish_reason or "stop"
+        text = message.content or ""
+        if getattr(message, "refusal", None):
+            finish, text = "refusal", message.refusal or text
+        usage = completion.usage
+        cached = 0
+        if usage is not None and usage.prompt_tokens_details is not None:
+            cached = usage.prompt_tokens_details.cached_tokens or 0
+        return ChatResponse(
+            text=text,
+            input_tokens=usage.prompt_tokens if usage else 0,
+            output_tokens=usage.completion_tokens if usage else 0,
+            cached_input_tokens=cached,
+            finish_reason=finish,
+            model=completion.model or self.model,
+            latency_s=latency,
+            headers=dict(raw.headers),
+        )
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.name, "model": self.model, "base_url": self.config.base_url or "default"}
+
+
+class AnthropicProvider:
+    """Anthropic messages API.
+
+    Raises:
+        MissingKeyError: no key in the environment.
+    """
+
+    def __init__(self, config: Any) -> None:
+        import anthropic
+
+        self.name = "anthropic"
+        self.model = config.model
+        self.config = config
+        self.client = anthropic.AsyncAnthropic(
+            api_key=_api_key(config.api_key_env, "anthropic"),
+            base_url=config.base_url,
+            max_retries=0,
+            timeout=config.timeout_s,
+            http_client=anthropic.DefaultAioHttpClient(timeout=config.timeout_s),
+        )
+        self._anthropic = anthropic
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        anthropic = self._anthropic
+        system = "\n\n".join(m["content"] for m in request.messages if m["role"] == "system")
+        messages = [m for m in request.messages if m["role"] != "system"]
+        kwargs: dict[str, Any] = {"model": self.model, "max_tokens": request.max_tokens, "messages": messages}
+        if system:
+            kwargs["system"] = system
+        # The SDK no longer types sampling parameters (recent models fix them); 1.0 is the API's
+        # default for both, which is the paper's setting, so they are only sent when they differ.
+        sampling = {
+            k: v for k, v in (("temperature", request.temperature), ("top_p", request.top_p)) if v != 1.0
+        }
+        if sampling:
+            kwargs["extra_body"] = sampling
+        start = time.perf_counter()
+        try:
+            raw = await self.client.messages.with_raw_response.create(
+                **kwargs, extra_headers={"X-Client-Request-Id": request.id}
+            )
+            message = raw.parse()
+            if inspect.isawaitable(message):  # the async raw response parses asynchronously
+                message = await message
+        except anthropic.APITimeoutError as exc:
+            raise RetryableError(
+                f"anthropic: timed out after {self.config.timeout_s}s", maybe_billed=True
+            ) from exc
+        except anthropic.APIConnectionError as exc:
+            raise RetryableError(f"anthropic: connection failed: {exc}", maybe_billed=True) from exc
+        except anthropic.APIStatusError as exc:
+            raise _map_status_error(
+                "anthropic", self.model, exc.status_code, str(exc.message), _headers_of(exc)
+            ) from exc
+        except (ValueError, anthropic.APIResponseValidationError) as exc:
+            raise RetryableError(f"anthropic: unreadable response: {exc}", maybe_billed=True) from exc
+        latency = time.perf_counter() - start
+        text = "".join(getattr(block, "text", "") for block in message.content)
+        stop = message.stop_reason or "end_turn"
+        finish = {"max_tokens": "length", "end_turn": "stop", "stop_sequence": "stop"}.get(stop, stop)
+        usage = message.usage
+        cached = (usage.cache_read_input_tokens or 0) if usage else 0
+        written = (usage.cache_creation_input_tokens or 0) if usage else 0
+        return ChatResponse(
+            text=text,
+            input_tokens=(usage.input_tokens + cached + written) if usage else 0,
+            output_tokens=usage.output_tokens if usage else 0,
+            cached_input_tokens=cached,
+            finish_reason=finish,
+            model=message.model or self.model,
+            latency_s=latency,
+            headers=dict(raw.headers),
+        )
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "anthropic", "model": self.model, "base_url": self.config.base_url or "default"}
