@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Column order of an example wherever it is written as a table.
@@ -32,7 +32,8 @@ class Example:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """A plain dict of the record (``meta`` is shared, not copied)."""
+        return {name: getattr(self, name) for name in (*EXAMPLE_COLUMNS, "meta")}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Example:

@@ -87,6 +87,7 @@ class RunStats:
     cap_micros: int | None = None
     cap_tokens: int | None = None
     started: float = field(default_factory=time.monotonic)
+    first_sent: float | None = None
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
     phase: str = "starting"
     concurrency: float = 0.0
@@ -268,9 +269,9 @@ class Runner:
             seen.add(key)
             pool.append(text)
         if dropped:
-            self.store.conn.executemany(
-                "UPDATE tasks SET kept=0, reason='near_duplicate' WHERE request_id=? AND position=?", dropped
-            )
+            for request_id, position in dropped:
+                self.store.mark_task(request_id, position, "near_duplicate")
+            self.store.commit()
         return pool
 
     def _generate_items(self) -> Iterator[tuple[RequestSpec, str | None]]:
@@ -301,6 +302,7 @@ class Runner:
                 if item is None:
                     return
                 await self._process(*item)
+                await self.store.sync()
 
         workers = [asyncio.create_task(worker()) for _ in range(self.cfg.concurrency)]
         try:
@@ -310,17 +312,22 @@ class Runner:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
 
-    def _reservation(self, spec: RequestSpec, messages: tuple[dict[str, str], ...]) -> tuple[int, int, int]:
-        """(input tokens, micro-dollars, tokens) to reserve: the request's worst case."""
-        counted = self.counter.count_chat(messages)
-        input_tokens = counted + 8 if self.counter.exact else int(counted * ESTIMATE_MARGIN) + 16
+    def _reservation(self, spec: RequestSpec, task: str | None) -> tuple[int, int, int]:
+        """(input tokens, micro-dollars, tokens) to reserve: the request's worst case.
+
+        The input side is the plan's estimate with a margin (tests hold the estimate within 10% or
+        12 tokens of an exact count) plus a byte-based bound for the task text, so no tokenizer
+        runs per request; providers whose tokenizer we only approximate get a wider margin.
+        """
+        estimate = spec.est_input_tokens * (1.15 if self.counter.exact else 1.15 * ESTIMATE_MARGIN)
+        input_tokens = int(estimate) + 32 + (len(task.encode()) // 2 if task else 0)
         micros = self.price.cost_micros(input_tokens, spec.max_tokens) if self.price else 0
         return input_tokens, micros, input_tokens + spec.max_tokens
 
     async def _process(self, spec: RequestSpec, task: str | None) -> None:
         request_id = spec.request_id(task)
         messages = spec.render(task)
-        in_tokens, res_micros, res_tokens = self._reservation(spec, messages)
+        in_tokens, res_micros, res_tokens = self._reservation(spec, task)
         request = ChatRequest(
             id=request_id,
             messages=messages,
@@ -352,6 +359,8 @@ class Runner:
                 try:
                     await self.limiter.acquire(in_tokens, spec.max_tokens)
                     s.sent += 1
+                    if s.first_sent is None:
+                        s.first_sent = time.monotonic()
                     response = await self.provider.complete(request)
                     status = "ok"
                     billed_micros = (
@@ -389,20 +398,10 @@ class Runner:
                     s.in_flight -= 1
                     await self.budget.settle(reservation, billed_micros, billed_tokens)
                     s.spent_micros, s.spent_tokens = self.budget.spent_micros, self.budget.spent_tokens
-                    self.store.finish_attempt(
-                        attempt_id,
-                        status=status,
-                        cost_micros=billed_micros,
-                        billed_tokens=billed_tokens,
-                        input_tokens=response.input_tokens if response else 0,
-                        output_tokens=response.output_tokens if response else 0,
-                        cached_tokens=response.cached_input_tokens if response else 0,
-                        latency_s=response.latency_s if response else None,
-                        model=response.model if response else None,
-                        finish_reason=response.finish_reason if response else None,
-                        text=response.text if response else None,
-                        error=error,
-                    )
+                    if attempt_id is not None:
+                        self._record_attempt(
+                            attempt_id, status, billed_micros, billed_tokens, response, error
+                        )
             if response is None:
                 last_error = error or last_error
                 if self._stop is not None:
@@ -420,6 +419,29 @@ class Runner:
                 return
             reasks += 1
             s.reasks += 1
+
+    def _record_attempt(
+        self, attempt_id: int, status: str, micros: int, tokens: int, response: Any, error: str | None
+    ) -> None:
+        if response is None:
+            self.store.finish_attempt(
+                attempt_id, status=status, cost_micros=micros, billed_tokens=tokens, error=error
+            )
+            return
+        self.store.finish_attempt(
+            attempt_id,
+            status=status,
+            cost_micros=micros,
+            billed_tokens=tokens,
+            input_tokens=response.input_tokens,
+            output_tokens=response.output_tokens,
+            cached_tokens=response.cached_input_tokens,
+            latency_s=response.latency_s,
+            model=response.model,
+            finish_reason=response.finish_reason,
+            text=response.text,
+            error=error,
+        )
 
     def _handle_answer(
         self,

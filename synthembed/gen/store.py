@@ -17,12 +17,16 @@ Tables:
 - ``tasks``: brainstormed task definitions with whether they were kept and why not.
 - ``meta``: recipe hash, plan totals, status.
 
-Writes commit at once: with WAL and ``synchronous=NORMAL`` a commit is one write to the log, which
-survives a killed process (not a power cut), and costs tens of microseconds.
+Writes are grouped: :meth:`RunStore.sync` commits everything written so far once the event loop
+has run every coroutine that is ready, so hundreds of concurrent requests share one commit. The
+runner awaits it where durability matters: after recording an attempt and before sending it, and
+after recording a result. With WAL and ``synchronous=NORMAL`` a commit survives a killed process
+(not a power cut).
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
@@ -125,6 +129,7 @@ class RunStore:
         self.path = path
         self.conn = conn
         self._lock_fh = lock_fh
+        self._pending: asyncio.Future[None] | None = None
 
     # -- opening ----------------------------------------------------------------------------------
     @classmethod
@@ -184,6 +189,7 @@ class RunStore:
         return cls(db, conn, lock_fh)
 
     def close(self) -> None:
+        self.commit()
         self.conn.close()
         if self._lock_fh is not None:
             fcntl.flock(self._lock_fh.fileno(), fcntl.LOCK_UN)
@@ -198,13 +204,44 @@ class RunStore:
 
     def _write(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         try:
+            if not self.conn.in_transaction:
+                self.conn.execute("BEGIN")
             return self.conn.execute(sql, params)
         except sqlite3.OperationalError as exc:
-            if "disk" in str(exc) or "full" in str(exc):
-                raise RunStoreError(
-                    f"{self.path}: the disk is full; free space and run the same command again to resume"
-                ) from None
-            raise
+            raise self._disk_error(exc) from None
+
+    def _disk_error(self, exc: sqlite3.OperationalError) -> Exception:
+        if "disk" in str(exc) or "full" in str(exc):
+            return RunStoreError(
+                f"{self.path}: the disk is full; free space and run the same command again to resume"
+            )
+        return exc
+
+    def commit(self) -> None:
+        """Commit what has been written (no-op when nothing is pending)."""
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            raise self._disk_error(exc) from None
+
+    async def sync(self) -> None:
+        """Wait until everything written so far is committed; concurrent callers share one commit."""
+        if self._pending is None:
+            loop = asyncio.get_running_loop()
+            self._pending = loop.create_future()
+            loop.call_soon(self._flush)
+        await asyncio.shield(self._pending)
+
+    def _flush(self) -> None:
+        future, self._pending = self._pending, None
+        assert future is not None
+        try:
+            self.commit()
+        except Exception as exc:  # surfaces in every waiter
+            future.set_exception(exc)
+        else:
+            future.set_result(None)
 
     # -- meta -------------------------------------------------------------------------------------
     def get_meta(self, key: str, default: Any = None) -> Any:
@@ -213,6 +250,7 @@ class RunStore:
 
     def set_meta(self, key: str, value: Any) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+        self.commit()
 
     # -- attempts ---------------------------------------------------------------------------------
     def orphan_inflight(self) -> int:
@@ -222,6 +260,7 @@ class RunStore:
             " error='process ended while the request was in flight; counted at its worst case'"
             " WHERE status='inflight'"
         )
+        self.commit()
         return cur.rowcount
 
     def start_attempt(
@@ -308,45 +347,41 @@ class RunStore:
         example: dict[str, Any] | None = None,
         tasks: list[tuple[str, bool, str | None]] | None = None,
     ) -> None:
-        """Record a request's final result (and its example or brainstormed tasks) in one commit."""
-        c = self.conn
-        try:
-            c.execute("BEGIN")
-            c.execute(
-                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    request_id,
-                    spec_id,
-                    step,
-                    task_type,
-                    idx,
-                    language,
-                    template_id,
-                    task,
-                    status,
-                    reason,
-                    attempt_id,
-                    time.time(),
-                ),
+        """Record a request's final result (and its example or brainstormed tasks); :meth:`sync` commits."""
+        self._write(
+            "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                request_id,
+                spec_id,
+                step,
+                task_type,
+                idx,
+                language,
+                template_id,
+                task,
+                status,
+                reason,
+                attempt_id,
+                time.time(),
+            ),
+        )
+        if example is not None:
+            self._write(
+                "INSERT OR REPLACE INTO examples VALUES (?, ?, ?, ?)",
+                (example["id"], task_type, language, json.dumps(example, ensure_ascii=False)),
             )
-            if example is not None:
-                c.execute(
-                    "INSERT OR REPLACE INTO examples VALUES (?, ?, ?, ?)",
-                    (example["id"], task_type, language, json.dumps(example, ensure_ascii=False)),
-                )
-            for pos, (text, kept, why) in enumerate(tasks or []):
-                c.execute(
-                    "INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?)",
-                    (request_id, pos, task_type, text, int(kept), why),
-                )
-            c.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            c.execute("ROLLBACK") if c.in_transaction else None
-            if "disk" in str(exc) or "full" in str(exc):
-                raise RunStoreError(
-                    f"{self.path}: the disk is full; free space and run the same command again to resume"
-                ) from None
-            raise
+        for pos, (text, kept, why) in enumerate(tasks or []):
+            self._write(
+                "INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?)",
+                (request_id, pos, task_type, text, int(kept), why),
+            )
+
+    def mark_task(self, request_id: str, position: int, reason: str) -> None:
+        """Drop a brainstormed task from the pool, with the reason."""
+        self._write(
+            "UPDATE tasks SET kept=0, reason=? WHERE request_id=? AND position=?",
+            (reason, request_id, position),
+        )
 
     def brainstorm_tasks(self, task_type: str) -> list[tuple[str, str, int, bool]]:
         """(request_id, text, position, kept) of a type's brainstormed tasks, in plan order."""

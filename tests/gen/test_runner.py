@@ -234,6 +234,14 @@ def test_changed_template_makes_new_requests(server, tmp_path, monkeypatch):
     assert len(example_ids(tmp_path / "run") - old_ids) == 5
 
 
+def _attempts(run_dir):
+    try:
+        with sqlite3.connect(run_dir / "store.sqlite", timeout=5) as c:
+            return c.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
 def _attempts_per_request(run_dir):
     with sqlite3.connect(run_dir / "store.sqlite") as c:
         return dict(c.execute("SELECT request_id, COUNT(*) FROM attempts GROUP BY request_id").fetchall())
@@ -243,7 +251,7 @@ def test_sigkill_and_resume_gives_the_same_examples(tmp_path):
     """Kill the generate process at random points, resume each time; compare with an unbroken run."""
     import yaml
 
-    with FakeProviderServer(FakeProviderConfig(seed=5, latency_s=0.02, jitter_s=0.02)) as srv:
+    with FakeProviderServer(FakeProviderConfig(seed=5, latency_s=0.1, jitter_s=0.05)) as srv:
         data = recipe(
             srv, examples={"retrieval": 40, "classification": 20, "sts": 30, "bitext": 20}, concurrency=6
         )
@@ -260,16 +268,21 @@ def test_sigkill_and_resume_gives_the_same_examples(tmp_path):
         rng = random.Random(1)
         broken = tmp_path / "broken"
         kills = 0
-        for _ in range(12):
+        sent_before = 0
+        for _ in range(10):
             proc = subprocess.Popen(
                 [*cmd, str(broken)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
-            time.sleep(rng.uniform(0.8, 2.5))
+            # kill at a random point once this process is sending: after 1-25 more attempts
+            target = sent_before + rng.randint(1, 25)
+            while proc.poll() is None and _attempts(broken) < target:
+                time.sleep(0.02)
             if proc.poll() is not None:
                 break
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             kills += 1
+            sent_before = _attempts(broken)
         subprocess.run([*cmd, str(broken)], env=env, check=True, timeout=300, capture_output=True)
     assert kills >= 5
     assert example_ids(broken) == expected
