@@ -119,6 +119,46 @@ def status(
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
+RunArg = Annotated[Path, typer.Argument(help="a run folder (datasets/<name>/runs/<version>)")]
+
+
+@app.command(name="filter")
+def filter_(run: RunArg) -> None:
+    """Check a run's examples (schema, language, duplicates, contamination); keep the clean ones.
+
+    Writes <run>/filtered/: kept.parquet, rejected.parquet (with reasons), the task pools, the
+    MinHash index and quality.json. Nothing is deleted: every drop has a reason.
+
+    Example:
+
+        synthembed filter datasets/quickstart/runs/0.1.0
+    """
+    from synthembed.quality.report import print_report
+    from synthembed.stages import filter_run
+
+    print_report(filter_run(run), console)
+
+
+@app.command()
+def release(
+    run: RunArg,
+    version: Annotated[str | None, typer.Option(help="release version (default: the recipe's)")] = None,
+) -> None:
+    """Build a versioned release folder with its dataset card from a filtered run.
+
+    Writes datasets/<name>/releases/<version>/ (parquet per config, train/test splits, README.md
+    card, charts, manifest.json, MinHash index). An existing version is never overwritten.
+
+    Example:
+
+        synthembed release datasets/quickstart/runs/0.1.0
+    """
+    from synthembed.stages import release_run
+
+    path = release_run(run, version)
+    console.print(f"Release written to {path}")
+
+
 def main() -> None:
     """Entry point: known errors become one clear message and a non-zero exit."""
     try:
