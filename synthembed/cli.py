@@ -159,6 +159,60 @@ def release(
     console.print(f"Release written to {path}")
 
 
+@app.command(name="show")
+def show_(
+    path: Annotated[Path, typer.Argument(help="a release folder or a run folder")],
+    task_type: Annotated[str | None, typer.Option("--task-type", "-t", help="only this task type")] = None,
+    language: Annotated[str | None, typer.Option("--language", "-l", help="only this language code")] = None,
+    rejected: Annotated[bool, typer.Option("--rejected", help="show what was dropped, with reasons")] = False,
+    reason: Annotated[str | None, typer.Option(help="only rejects whose reason contains this")] = None,
+    per_group: Annotated[int, typer.Option("-n", help="examples per task type and language")] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """Print a few examples per task type and language, to look at the data before trusting it.
+
+    Examples:
+
+        synthembed show datasets/quickstart/releases/0.1.0 -t retrieval
+
+        synthembed show datasets/quickstart/runs/0.1.0 --rejected --reason wrong_language
+    """
+    from synthembed.show import show
+
+    show(path, console, as_json=as_json, task_type=task_type, language=language, rejected=rejected or bool(reason),
+         reason=reason, per_group=per_group)
+
+
+@app.command()
+def run(
+    recipe: RecipeArg,
+    push: Annotated[str | None, typer.Option("--push", help="publish to this Hub dataset repo (org/name)")] = None,
+    private: Annotated[bool, typer.Option("--private", help="create the Hub repo as private")] = False,
+    release_partial: Annotated[
+        bool, typer.Option("--release-partial", help="after a budget stop, release what was kept so far")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live display")] = False,
+) -> None:
+    """Recipe to validated release in one command: plan, generate, filter, release, validate (, publish).
+
+    Each stage is skipped when its output is complete and up to date, so running the same command
+    again after any interruption continues where it stopped.
+
+    Examples:
+
+        synthembed run datasets/quickstart
+
+        synthembed run datasets/e5-full --push my-org/e5-synthetic
+    """
+    from synthembed.gen.progress import LiveProgress
+    from synthembed.stages import run_all
+
+    with LiveProgress(console, enabled=not quiet) as live:
+        done = run_all(recipe, push=push, private=private, release_partial=release_partial, on_update=live,
+                       say=lambda line: console.print(line, highlight=False))
+    console.print(f"[green]done[/]: {done.get('release')}")
+
+
 def main() -> None:
     """Entry point: known errors become one clear message and a non-zero exit."""
     try:

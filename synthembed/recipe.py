@@ -115,12 +115,12 @@ class Budget(_Strict):
 class Examples(_Strict):
     """How many examples to generate per task type (the paper: 167k, 122k, 17k, 13k, 99k, 89k)."""
 
-    retrieval: int = Field(default=0, ge=0)
-    classification: int = Field(default=0, ge=0)
-    short_short: int = Field(default=0, ge=0)
-    long_long: int = Field(default=0, ge=0)
-    sts: int = Field(default=0, ge=0)
-    bitext: int = Field(default=0, ge=0)
+    retrieval: int = Field(default=0, ge=0, description="retrieval examples (paper: 167k)")
+    classification: int = Field(default=0, ge=0, description="classification examples (paper: 122k)")
+    short_short: int = Field(default=0, ge=0, description="short_short examples (paper: 13k)")
+    long_long: int = Field(default=0, ge=0, description="long_long examples (paper: 17k)")
+    sts: int = Field(default=0, ge=0, description="sts examples (paper: 99k)")
+    bitext: int = Field(default=0, ge=0, description="bitext examples (paper: 89k)")
 
     def counts(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in TASK_TYPE_NAMES}
@@ -419,3 +419,92 @@ def load_recipe(path: str | Path) -> Recipe:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise RecipeError(f"{path}: not valid YAML{where}: {problem}") from None
     return parse_recipe(data, path)
+
+
+def _type_name(annotation: Any) -> str:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return "one of " + ", ".join(f"`{a}`" for a in args)
+    if origin is Annotated:
+        return _type_name(args[0])
+    if args and origin not in (list, dict):  # a union
+        return " or ".join(_type_name(a) for a in args)
+    if origin in (list, dict):
+        return f"{origin.__name__} of " + ", ".join(_type_name(a) for a in args) if args else origin.__name__
+    text = getattr(annotation, "__name__", None) or str(annotation)
+    return text.replace("NoneType", "None")
+
+
+def _default_text(field: Any) -> str:
+    if field.is_required():
+        return "required"
+    if field.default_factory is not None:
+        value = field.default_factory()
+        if isinstance(value, BaseModel):
+            return "(section)"
+        return repr(value)
+    return "None" if field.default is None else repr(field.default)
+
+
+def _reference_rows(model: type[BaseModel], prefix: str) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for name, field in model.model_fields.items():
+        path = f"{prefix}{name}"
+        inner = _unwrap(field.annotation)
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            rows.append((path, "section", _default_text(field), (inner.__doc__ or "").strip().split("\n")[0]))
+            rows.extend(_reference_rows(inner, path + "."))
+            continue
+        if get_origin(inner) is list and get_args(inner) and isinstance(get_args(inner)[0], type) and issubclass(
+            get_args(inner)[0], BaseModel
+        ):
+            item = get_args(inner)[0]
+            rows.append((path, f"list of {item.__name__}", _default_text(field), (item.__doc__ or "").strip()))
+            rows.extend(_reference_rows(item, path + "[]."))
+            continue
+        kind = _type_name(field.annotation)
+        rows.append((path, kind, _default_text(field), field.description or ""))
+    return rows
+
+
+def recipe_reference() -> str:
+    """The recipe reference as a markdown table, generated from the schema (kept in README.md)."""
+    lines = ["| field | type | default | meaning |", "| --- | --- | --- | --- |"]
+    top = [(n, f) for n, f in Recipe.model_fields.items()]
+    for name, field in top:
+        if name == "provider":
+            lines.append(f"| `provider` | section | required | which LLM; `kind` picks one of: {', '.join(PROVIDER_KINDS)} |")
+            seen: set[str] = set()
+            for kind, model in _PROVIDER_BY_KIND.items():
+                for path, typ, default, doc in _reference_rows(model, "provider."):
+                    if path == "provider.kind":
+                        continue
+                    label = path if path not in seen else None
+                    if label is None:
+                        continue
+                    seen.add(path)
+                    note = ""
+                    if path in ("provider.base_url", "provider.api_key_env", "provider.model"):
+                        note = " (default depends on kind: see below)"
+                    lines.append(f"| `{path}` | {typ} | {default}{note} | {doc} |")
+            continue
+        inner = _unwrap(field.annotation)
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            lines.append(f"| `{name}` | section | {_default_text(field)} | {(inner.__doc__ or '').strip().splitlines()[0]} |")
+            for path, typ, default, doc in _reference_rows(inner, name + "."):
+                lines.append(f"| `{path}` | {typ} | {default} | {doc} |")
+        else:
+            lines.append(f"| `{name}` | {_type_name(field.annotation)} | {_default_text(field)} | {field.description or ''} |")
+    lines.append("")
+    lines.append("Provider defaults by kind:")
+    lines.append("")
+    for kind, model in _PROVIDER_BY_KIND.items():
+        f = model.model_fields
+        parts = [f"model {_default_text(f['model'])}", f"concurrency {_default_text(f['concurrency'])}",
+                 f"max_output_tokens {_default_text(f['max_output_tokens'])}"]
+        if "api_key_env" in f:
+            parts.append(f"key from {_default_text(f['api_key_env'])}")
+        if "base_url" in f:
+            parts.append(f"base_url {_default_text(f['base_url'])}")
+        lines.append(f"- `{kind}`: {', '.join(parts)}.")
+    return "\n".join(" ".join(line.split()) for line in lines) + "\n"

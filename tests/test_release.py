@@ -82,7 +82,7 @@ def test_an_existing_version_is_never_overwritten(tmp_path, release):
 def test_a_hand_edited_release_is_detected(release):
     path = release / "data" / "sts" / "train.parquet"
     path.write_bytes(path.read_bytes() + b"x")
-    with pytest.raises(ReleaseError, match="data/sts/train.parquet was changed"):
+    with pytest.raises(ReleaseError, match=r"data/sts/train\.parquet was changed"):
         verify_manifest(release)
 
 

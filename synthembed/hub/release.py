@@ -201,8 +201,12 @@ def build_release(
     version: str | None = None,
     out_root: str | Path | None = None,
     repo_id: str | None = None,
+    source_fingerprint: str | None = None,
 ) -> Path:
     """Build ``datasets/<name>/releases/<version>/`` from a filtered run.
+
+    ``source_fingerprint`` (what the filtered data was made from) is kept in the manifest so that
+    ``synthembed run`` can tell an up-to-date release from a stale one.
 
     Raises:
         ReleaseError: the version exists already, or the run has no kept examples.
@@ -326,7 +330,10 @@ def build_release(
         json.dumps(facts.__dict__, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
     (work / "README.md").write_text(render_card(facts), encoding="utf-8")
-    write_manifest(work, _manifest_header(recipe.name, version, configs))
+    header = _manifest_header(recipe.name, version, configs)
+    if source_fingerprint:
+        header["source_fingerprint"] = source_fingerprint
+    write_manifest(work, header)
     work.rename(target)
     return target
 
