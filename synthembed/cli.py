@@ -213,6 +213,32 @@ def run(
     console.print(f"[green]done[/]: {done.get('release')}")
 
 
+@app.command()
+def publish(
+    release_dir: Annotated[Path, typer.Argument(help="a release folder (datasets/<name>/releases/<version>)")],
+    repo: Annotated[str, typer.Option("--repo", help="the Hub dataset repo, org/name")],
+    private: Annotated[bool, typer.Option("--private", help="create the repo as private")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be sent; send nothing")] = False,
+    force: Annotated[bool, typer.Option("--force", help="publish even if validation failed")] = False,
+) -> None:
+    """Publish a release to the Hugging Face Hub as one commit plus the tag vX.Y.Z.
+
+    The token comes from HF_TOKEN or your `hf auth login`; it is never printed or stored. Running
+    it again after a failure finishes the job without a second commit.
+
+    Examples:
+
+        synthembed publish datasets/quickstart/releases/0.1.0 --repo my-org/quickstart --dry-run
+
+        synthembed publish datasets/quickstart/releases/0.1.0 --repo my-org/quickstart --private
+    """
+    from synthembed.hub.publish import publish_release
+
+    result = publish_release(release_dir, repo, private=private, dry_run=dry_run, force=force)
+    for line in result.summary():
+        console.print(line, highlight=False)
+
+
 def main() -> None:
     """Entry point: known errors become one clear message and a non-zero exit."""
     try:
