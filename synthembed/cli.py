@@ -76,6 +76,9 @@ def generate(
     recipe: RecipeArg,
     run_dir: RunDirOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live display")] = False,
+    allow_changed_recipe: Annotated[
+        bool, typer.Option("--allow-changed-recipe", help="continue a run started from a different recipe")
+    ] = False,
 ) -> None:
     """Send the recipe's requests (brainstorm, then examples) within its rate limits and budget.
 
@@ -92,7 +95,7 @@ def generate(
     from synthembed.gen.runner import generate as run_generate
 
     with LiveProgress(console, enabled=not quiet) as live:
-        result = run_generate(recipe, run_dir, on_update=live)
+        result = run_generate(recipe, run_dir, on_update=live, allow_changed_recipe=allow_changed_recipe)
     if not live.enabled and not quiet:
         console.print(render_stats(result.stats))
     style = {"complete": "green", "budget": "yellow", "interrupted": "yellow"}.get(result.status, "red")
@@ -179,14 +182,24 @@ def show_(
     """
     from synthembed.show import show
 
-    show(path, console, as_json=as_json, task_type=task_type, language=language, rejected=rejected or bool(reason),
-         reason=reason, per_group=per_group)
+    show(
+        path,
+        console,
+        as_json=as_json,
+        task_type=task_type,
+        language=language,
+        rejected=rejected or bool(reason),
+        reason=reason,
+        per_group=per_group,
+    )
 
 
 @app.command()
 def run(
     recipe: RecipeArg,
-    push: Annotated[str | None, typer.Option("--push", help="publish to this Hub dataset repo (org/name)")] = None,
+    push: Annotated[
+        str | None, typer.Option("--push", help="publish to this Hub dataset repo (org/name)")
+    ] = None,
     private: Annotated[bool, typer.Option("--private", help="create the Hub repo as private")] = False,
     release_partial: Annotated[
         bool, typer.Option("--release-partial", help="after a budget stop, release what was kept so far")
@@ -208,14 +221,22 @@ def run(
     from synthembed.stages import run_all
 
     with LiveProgress(console, enabled=not quiet) as live:
-        done = run_all(recipe, push=push, private=private, release_partial=release_partial, on_update=live,
-                       say=lambda line: console.print(line, highlight=False))
+        done = run_all(
+            recipe,
+            push=push,
+            private=private,
+            release_partial=release_partial,
+            on_update=live,
+            say=lambda line: console.print(line, highlight=False),
+        )
     console.print(f"[green]done[/]: {done.get('release')}")
 
 
 @app.command()
 def publish(
-    release_dir: Annotated[Path, typer.Argument(help="a release folder (datasets/<name>/releases/<version>)")],
+    release_dir: Annotated[
+        Path, typer.Argument(help="a release folder (datasets/<name>/releases/<version>)")
+    ],
     repo: Annotated[str, typer.Option("--repo", help="the Hub dataset repo, org/name")],
     private: Annotated[bool, typer.Option("--private", help="create the repo as private")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be sent; send nothing")] = False,
@@ -242,7 +263,9 @@ def publish(
 def main() -> None:
     """Entry point: known errors become one clear message and a non-zero exit."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # without standalone mode, click returns typer.Exit codes
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except SynthembedError as exc:
         err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

@@ -455,11 +455,16 @@ def _reference_rows(model: type[BaseModel], prefix: str) -> list[tuple[str, str,
             rows.append((path, "section", _default_text(field), (inner.__doc__ or "").strip().split("\n")[0]))
             rows.extend(_reference_rows(inner, path + "."))
             continue
-        if get_origin(inner) is list and get_args(inner) and isinstance(get_args(inner)[0], type) and issubclass(
-            get_args(inner)[0], BaseModel
+        if (
+            get_origin(inner) is list
+            and get_args(inner)
+            and isinstance(get_args(inner)[0], type)
+            and issubclass(get_args(inner)[0], BaseModel)
         ):
             item = get_args(inner)[0]
-            rows.append((path, f"list of {item.__name__}", _default_text(field), (item.__doc__ or "").strip()))
+            rows.append(
+                (path, f"list of {item.__name__}", _default_text(field), (item.__doc__ or "").strip())
+            )
             rows.extend(_reference_rows(item, path + "[]."))
             continue
         kind = _type_name(field.annotation)
@@ -473,7 +478,9 @@ def recipe_reference() -> str:
     top = [(n, f) for n, f in Recipe.model_fields.items()]
     for name, field in top:
         if name == "provider":
-            lines.append(f"| `provider` | section | required | which LLM; `kind` picks one of: {', '.join(PROVIDER_KINDS)} |")
+            lines.append(
+                f"| `provider` | section | required | which LLM; `kind` picks one of: {', '.join(PROVIDER_KINDS)} |"
+            )
             seen: set[str] = set()
             for kind, model in _PROVIDER_BY_KIND.items():
                 for path, typ, default, doc in _reference_rows(model, "provider."):
@@ -490,18 +497,25 @@ def recipe_reference() -> str:
             continue
         inner = _unwrap(field.annotation)
         if isinstance(inner, type) and issubclass(inner, BaseModel):
-            lines.append(f"| `{name}` | section | {_default_text(field)} | {(inner.__doc__ or '').strip().splitlines()[0]} |")
+            lines.append(
+                f"| `{name}` | section | {_default_text(field)} | {(inner.__doc__ or '').strip().splitlines()[0]} |"
+            )
             for path, typ, default, doc in _reference_rows(inner, name + "."):
                 lines.append(f"| `{path}` | {typ} | {default} | {doc} |")
         else:
-            lines.append(f"| `{name}` | {_type_name(field.annotation)} | {_default_text(field)} | {field.description or ''} |")
+            lines.append(
+                f"| `{name}` | {_type_name(field.annotation)} | {_default_text(field)} | {field.description or ''} |"
+            )
     lines.append("")
     lines.append("Provider defaults by kind:")
     lines.append("")
     for kind, model in _PROVIDER_BY_KIND.items():
         f = model.model_fields
-        parts = [f"model {_default_text(f['model'])}", f"concurrency {_default_text(f['concurrency'])}",
-                 f"max_output_tokens {_default_text(f['max_output_tokens'])}"]
+        parts = [
+            f"model {_default_text(f['model'])}",
+            f"concurrency {_default_text(f['concurrency'])}",
+            f"max_output_tokens {_default_text(f['max_output_tokens'])}",
+        ]
         if "api_key_env" in f:
             parts.append(f"key from {_default_text(f['api_key_env'])}")
         if "base_url" in f:

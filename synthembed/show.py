@@ -64,8 +64,17 @@ def _store_rejects(run_dir: Path) -> Iterator[dict[str, Any]]:
             " LEFT JOIN attempts a ON a.id = r.attempt_id WHERE r.status != 'ok'"
         ).fetchall()
     for request_id, task_type, language, reason, text, task in rows:
-        yield {"id": request_id, "task_type": task_type, "language": language, "instruction": task or "",
-               "query": (text or "")[:300], "positive": "", "negative": "", "check": "parse", "reason": reason}
+        yield {
+            "id": request_id,
+            "task_type": task_type,
+            "language": language,
+            "instruction": task or "",
+            "query": (text or "")[:300],
+            "positive": "",
+            "negative": "",
+            "check": "parse",
+            "reason": reason,
+        }
 
 
 def select_examples(
@@ -105,9 +114,14 @@ def render_examples(rows: list[dict[str, Any]], rejected: bool = False, width: i
     table.add_column("positive", max_width=width)
     table.add_column("reason" if rejected else "negative", max_width=width)
     for row in rows:
-        last = f"{row.get('reason', '')}: {_cut(row.get('detail', ''), 80)}" if rejected else _cut(row.get("negative"), 200)
+        last = (
+            f"{row.get('reason', '')}: {_cut(row.get('detail', ''), 80)}"
+            if rejected
+            else _cut(row.get("negative"), 200)
+        )
         table.add_row(
-            f"{row.get('task_type')}\n{row.get('language')}" + (f"\n{row['split']}" if row.get("split") else ""),
+            f"{row.get('task_type')}\n{row.get('language')}"
+            + (f"\n{row['split']}" if row.get("split") else ""),
             _cut(row.get("instruction"), 120),
             _cut(row.get("query"), 200),
             _cut(row.get("positive"), 200),

@@ -173,7 +173,11 @@ def run_all(
 
     fingerprint = _filter_fingerprint(run_dir, recipe)
     stamp = run_dir / "filtered" / "input.fingerprint"
-    if stamp.exists() and stamp.read_text() == fingerprint and (run_dir / "filtered" / "quality.json").exists():
+    if (
+        stamp.exists()
+        and stamp.read_text() == fingerprint
+        and (run_dir / "filtered" / "quality.json").exists()
+    ):
         done["filter"] = "skipped (up to date)"
     else:
         report = filter_run(run_dir)
@@ -223,8 +227,11 @@ def validate_release_dir(release_dir: str | Path, previous: str | Path | None = 
     release_dir = Path(release_dir)
     manifest = verify_manifest(release_dir)
     if previous is None:
-        earlier = [p for p in previous_releases(release_dir.parent.parent, before=manifest["version"])
-                   if (p / "validation.json").exists()]
+        earlier = [
+            p
+            for p in previous_releases(release_dir.parent.parent, before=manifest["version"])
+            if (p / "validation.json").exists()
+        ]
         previous = earlier[-1] / "validation.json" if earlier else None
     recipe = load_recipe(release_dir / "recipe.yaml")
     outcome = validate_release(release_dir, recipe_validation=recipe.validation, previous=previous)

@@ -35,6 +35,7 @@ from synthembed.errors import (
     FatalProviderError,
     RateLimitError,
     RetryableError,
+    RunStoreError,
 )
 from synthembed.gen.budget import Budget
 from synthembed.gen.parse import ParseFailure, clean_tasks, parse_example, parse_task_list, task_key
@@ -126,7 +127,9 @@ class Runner:
         provider: Provider | None = None,
         plan: Plan | None = None,
         on_update: Callable[[RunStats], None] | None = None,
+        allow_changed_recipe: bool = False,
     ) -> None:
+        self.allow_changed_recipe = allow_changed_recipe
         self.recipe = recipe
         self.run_dir = Path(run_dir)
         self.plan = plan or build_plan(recipe)
@@ -144,6 +147,7 @@ class Runner:
     async def run(self) -> RunResult:
         with RunStore.open(self.run_dir, lock=True) as store:
             self.store = store
+            self._check_recipe(store)
             orphaned = store.orphan_inflight()
             self._record_recipe(store)
             spend = store.spend()
@@ -208,6 +212,25 @@ class Runner:
                 f" ({orphaned} requests left in flight by an earlier process were counted at worst case)"
             )
         return RunResult(self.run_dir, status, message, s)
+
+    def _check_recipe(self, store: RunStore) -> None:
+        """Refuse to mix a changed recipe into a run unless asked to (nothing in the store is lost)."""
+        old_hash = store.get_meta("recipe_hash")
+        if old_hash is None or old_hash == self.recipe.content_hash() or self.allow_changed_recipe:
+            return
+        changed = "the recipe"
+        old_path = self.run_dir / "recipe.yaml"
+        if old_path.exists():
+            old = yaml.safe_load(old_path.read_text(encoding="utf-8")) or {}
+            new = self.recipe.model_dump(mode="json")
+            keys = ["seed", "examples", "brainstorm", "generation", "languages", "provider"]
+            diff = [k for k in keys if old.get(k) != new.get(k)]
+            changed = ", ".join(diff) or changed
+        raise RunStoreError(
+            f"{self.run_dir} was started from a different recipe (changed: {changed}); its answers stay in "
+            "the store. Bump `version` in the recipe for a new run, or pass --allow-changed-recipe to continue "
+            "this run (unchanged requests are reused, changed ones become new requests)"
+        )
 
     def _record_recipe(self, store: RunStore) -> None:
         (self.run_dir / "recipe.yaml").write_text(
@@ -565,6 +588,7 @@ def generate(
     *,
     provider: Provider | None = None,
     on_update: Callable[[RunStats], None] | None = None,
+    allow_changed_recipe: bool = False,
 ) -> RunResult:
     """Load a recipe and run its plan into ``run_dir`` (default ``datasets/<name>/runs/<version>``).
 
@@ -577,7 +601,9 @@ def generate(
 
     recipe = load_recipe(recipe_path)
     folder = Path(run_dir) if run_dir is not None else default_run_dir(recipe, recipe_path)
-    runner = Runner(recipe, folder, provider=provider, on_update=on_update)
+    runner = Runner(
+        recipe, folder, provider=provider, on_update=on_update, allow_changed_recipe=allow_changed_recipe
+    )
     if provider is None:
         from synthembed.gen.providers import make_provider
 

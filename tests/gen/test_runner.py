@@ -61,10 +61,10 @@ def recipe(server, kind="openai", examples=None, **provider):
     return data
 
 
-def run(data, run_dir, budget=None):
+def run(data, run_dir, budget=None, allow_changed_recipe=False):
     if budget is not None:
         data = {**data, "budget": budget}
-    return asyncio.run(Runner(parse_recipe(data), run_dir).run())
+    return asyncio.run(Runner(parse_recipe(data), run_dir, allow_changed_recipe=allow_changed_recipe).run())
 
 
 def example_ids(run_dir):
@@ -232,6 +232,22 @@ def test_changed_template_makes_new_requests(server, tmp_path, monkeypatch):
     run(data, tmp_path / "run")
     assert server.stats.received == before + 5  # new requests, not stale answers
     assert len(example_ids(tmp_path / "run") - old_ids) == 5
+
+
+def test_a_changed_recipe_is_refused_unless_allowed(server, tmp_path):
+    from synthembed.errors import RunStoreError
+
+    data = recipe(server, examples={"sts": 4})
+    run(data, tmp_path / "run")
+    grown = recipe(server, examples={"sts": 6})
+    with pytest.raises(RunStoreError, match=r"different recipe \(changed: examples\)"):
+        run(grown, tmp_path / "run")
+    assert len(example_ids(tmp_path / "run")) == 4  # nothing lost
+    before = server.stats.received
+    result = run(grown, tmp_path / "run", allow_changed_recipe=True)
+    assert result.status == "complete" and server.stats.received == before + 2  # the first 4 are reused
+    # a raised budget is not a different recipe
+    assert run(grown, tmp_path / "run", budget={"dollars": 5}).status == "complete"
 
 
 def _attempts(run_dir):
