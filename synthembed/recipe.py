@@ -482,12 +482,9 @@ def recipe_reference() -> str:
                 f"| `provider` | section | required | which LLM; `kind` picks one of: {', '.join(PROVIDER_KINDS)} |"
             )
             seen: set[str] = set()
-            for kind, model in _PROVIDER_BY_KIND.items():
+            for model in _PROVIDER_BY_KIND.values():
                 for path, typ, default, doc in _reference_rows(model, "provider."):
-                    if path == "provider.kind":
-                        continue
-                    label = path if path not in seen else None
-                    if label is None:
+                    if path == "provider.kind" or path in seen:
                         continue
                     seen.add(path)
                     note = ""
