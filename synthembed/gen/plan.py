@@ -292,7 +292,7 @@ class Plan:
     recipe: Recipe
     groups: list[PlanGroup]
     price: ModelPrice | None
-    counter: TokenCounter
+    counter: TokenCounter | None
 
     def specs(self, step: str | None = None, task_type: str | None = None) -> Iterator[RequestSpec]:
         """All specs, in plan order, optionally of one step and/or task type."""
@@ -376,7 +376,7 @@ class Plan:
                 "est_input": in_total,
                 "est_output": out_total,
                 "worst_case_output": worst_out,
-                "counting": self.counter.describe(),
+                "counting": self.counter.describe() if self.counter else {"method": "not counted"},
             },
             "cost": {
                 "price": None if self.price is None else self.price.describe(),
@@ -426,41 +426,22 @@ def _expected_words(
     return lookup("unit", _UNIT_WORDS) * 3  # sts, bitext
 
 
-def _build_group(
+def _estimates(
     recipe: Recipe,
     task_type: str,
     step: str,
     count: int,
-    weights: dict[str, float],
+    templates: tuple[PromptTemplate, ...],
+    template_idx: np.ndarray,
+    values: dict[str, tuple[tuple[str, ...], np.ndarray]],
+    codes: tuple[str, ...],
+    lang_idx: np.ndarray | None,
+    src_idx: np.ndarray | None,
+    tgt_idx: np.ndarray | None,
+    max_tokens: int,
     counter: TokenCounter,
-) -> PlanGroup:
-    seed = recipe.seed
-    names = recipe.generation.templates.get(task_type) if step == "generate" else None
-    templates = templates_for(task_type, step, names)
-    t_rng = np.random.default_rng(_seed_for(seed, task_type, step, "template"))
-    template_idx = (
-        np.zeros(count, np.int8)
-        if len(templates) == 1
-        else t_rng.integers(0, len(templates), count).astype(np.int8)
-    )
-    codes = tuple(weights)
-    values: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
-    fixed: dict[str, str] = {}
-    lang_idx = src_idx = tgt_idx = None
-    if step == "brainstorm":
-        fixed["num_tasks"] = str(recipe.brainstorm.tasks_per_request)
-        max_tokens = recipe.brainstorm.max_output_tokens
-    else:
-        max_tokens = recipe.provider.max_output_tokens
-        for name, choices in TASK_TYPES[task_type].placeholders.items():
-            rng = np.random.default_rng(_seed_for(seed, task_type, step, name))
-            values[name] = (choices, rng.integers(0, len(choices), count).astype(np.int8))
-        lang_rng = np.random.default_rng(_seed_for(seed, task_type, step, "language"))
-        if task_type == "bitext":
-            src_idx, tgt_idx = langs.sample_pairs(weights, count, lang_rng, recipe.languages.bitext_pairing)
-        else:
-            lang_idx = langs.sample_languages(weights, count, lang_rng)
-
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected input and output tokens per request."""
     # Input estimate: the template's fixed text plus the tokens of each drawn value.
     base = np.array(
         [counter.count(t.text.format_map({f: "" for f in t.fields})) for t in templates], np.int64
@@ -489,6 +470,64 @@ def _build_group(
             tpw = per_lang[lang_idx]
         overhead = float(_JSON_TOKENS_PER_FIELD * len(TASK_TYPES[task_type].fields) + 2)
     est_out = np.minimum(np.rint(words * tpw * counter.factor + overhead), max_tokens).astype(np.int64)
+
+    return est_in, est_out
+
+
+def _build_group(
+    recipe: Recipe,
+    task_type: str,
+    step: str,
+    count: int,
+    weights: dict[str, float],
+    counter: TokenCounter | None,
+) -> PlanGroup:
+    seed = recipe.seed
+    names = recipe.generation.templates.get(task_type) if step == "generate" else None
+    templates = templates_for(task_type, step, names)
+    t_rng = np.random.default_rng(_seed_for(seed, task_type, step, "template"))
+    template_idx = (
+        np.zeros(count, np.int8)
+        if len(templates) == 1
+        else t_rng.integers(0, len(templates), count).astype(np.int8)
+    )
+    codes = tuple(weights)
+    values: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
+    fixed: dict[str, str] = {}
+    lang_idx = src_idx = tgt_idx = None
+    if step == "brainstorm":
+        fixed["num_tasks"] = str(recipe.brainstorm.tasks_per_request)
+        max_tokens = recipe.brainstorm.max_output_tokens
+    else:
+        max_tokens = recipe.provider.max_output_tokens
+        for name, choices in TASK_TYPES[task_type].placeholders.items():
+            rng = np.random.default_rng(_seed_for(seed, task_type, step, name))
+            values[name] = (choices, rng.integers(0, len(choices), count).astype(np.int8))
+        lang_rng = np.random.default_rng(_seed_for(seed, task_type, step, "language"))
+        if task_type == "bitext":
+            src_idx, tgt_idx = langs.sample_pairs(weights, count, lang_rng, recipe.languages.bitext_pairing)
+        else:
+            lang_idx = langs.sample_languages(weights, count, lang_rng)
+
+    if counter is None:  # the runner does not need estimates and skips loading a tokenizer
+        est_in = np.zeros(count, np.int64)
+        est_out = np.zeros(count, np.int64)
+    else:
+        est_in, est_out = _estimates(
+            recipe,
+            task_type,
+            step,
+            count,
+            templates,
+            template_idx,
+            values,
+            codes,
+            lang_idx,
+            src_idx,
+            tgt_idx,
+            max_tokens,
+            counter,
+        )
 
     salt = json.dumps(
         [
@@ -519,14 +558,17 @@ def _build_group(
     )
 
 
-def build_plan(recipe: Recipe) -> Plan:
+def build_plan(recipe: Recipe, count_tokens: bool = True) -> Plan:
     """Expand ``recipe`` into a :class:`Plan`.
+
+    ``count_tokens=False`` skips the token and cost estimates (and loading a tokenizer), as the
+    runner does: it bounds each request's input by its UTF-8 bytes instead.
 
     Raises:
         RecipeError: the provider's price cannot be found (see :func:`resolve_price`).
     """
     price = resolve_price(recipe.provider)
-    counter = TokenCounter(recipe.provider.kind, recipe.provider.model)
+    counter = TokenCounter(recipe.provider.kind, recipe.provider.model) if count_tokens else None
     weights = language_weights(recipe)
     groups: list[PlanGroup] = []
     counts = recipe.examples.counts()

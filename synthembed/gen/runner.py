@@ -49,8 +49,8 @@ from synthembed.recipe import Recipe
 
 #: 429s a single request may meet before it is given up for this run (they do not use up retries).
 MAX_RATE_LIMITED = 200
-#: Input reservation margin for token counts we only estimate (non-OpenAI models).
-ESTIMATE_MARGIN = 1.5
+#: Tokens a chat format may add per message (role markers) and per request, bounded generously.
+MESSAGE_OVERHEAD = 16
 
 
 def default_run_dir(recipe: Recipe, recipe_path: str | Path) -> Path:
@@ -132,13 +132,12 @@ class Runner:
         self.allow_changed_recipe = allow_changed_recipe
         self.recipe = recipe
         self.run_dir = Path(run_dir)
-        self.plan = plan or build_plan(recipe)
+        self.plan = plan or build_plan(recipe, count_tokens=False)
         self.provider = provider
         self.on_update = on_update
         self.stats = RunStats()
         self.cfg = recipe.provider
         self.price = self.plan.price
-        self.counter = self.plan.counter
         self._stop: str | None = None
         self._stop_message = ""
         self._fatal: BaseException | None = None
@@ -335,22 +334,24 @@ class Runner:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
 
-    def _reservation(self, spec: RequestSpec, task: str | None) -> tuple[int, int, int]:
+    def _reservation(self, spec: RequestSpec, messages: tuple[dict[str, str], ...]) -> tuple[int, int, int]:
         """(input tokens, micro-dollars, tokens) to reserve: the request's worst case.
 
-        The input side is the plan's estimate with a margin (tests hold the estimate within 10% or
-        12 tokens of an exact count) plus a byte-based bound for the task text, so no tokenizer
-        runs per request; providers whose tokenizer we only approximate get a wider margin.
+        The input side is bounded by the prompt's UTF-8 bytes: byte-level BPE (OpenAI, Anthropic,
+        Llama-style and SentencePiece-with-byte-fallback tokenizers) never makes more tokens than
+        bytes. It is a guarantee rather than an estimate, needs no tokenizer in memory, and
+        costs little: the output cap dominates a worst case.
         """
-        estimate = spec.est_input_tokens * (1.15 if self.counter.exact else 1.15 * ESTIMATE_MARGIN)
-        input_tokens = int(estimate) + 32 + (len(task.encode()) // 2 if task else 0)
+        input_tokens = (
+            sum(len(m["content"].encode("utf-8")) + MESSAGE_OVERHEAD for m in messages) + MESSAGE_OVERHEAD
+        )
         micros = self.price.cost_micros(input_tokens, spec.max_tokens) if self.price else 0
         return input_tokens, micros, input_tokens + spec.max_tokens
 
     async def _process(self, spec: RequestSpec, task: str | None) -> None:
         request_id = spec.request_id(task)
         messages = spec.render(task)
-        in_tokens, res_micros, res_tokens = self._reservation(spec, task)
+        in_tokens, res_micros, res_tokens = self._reservation(spec, messages)
         request = ChatRequest(
             id=request_id,
             messages=messages,

@@ -198,7 +198,7 @@ def test_spend_never_passes_the_cap(tmp_path_factory, cap_cents, concurrency, fa
     assert billed <= cap_micros, (billed, cap_micros)  # what the provider charged
     assert result.stats.spent_micros <= cap_micros  # what we counted (worst case for lost answers)
     if result.status == "budget":
-        worst = PRICE.cost_micros(1000, 2048)  # a request's worst case here (inputs are < 1000 tokens)
+        worst = PRICE.cost_micros(2500, 2048)  # a request's worst case here (prompts are < 2,500 bytes)
         assert cap_micros - result.stats.spent_micros < worst
 
 
