@@ -233,6 +233,33 @@ def run(
 
 
 @app.command()
+def validate(
+    release_dir: Annotated[Path, typer.Argument(help="a release folder (datasets/<name>/releases/<version>)")],
+    previous: Annotated[
+        Path | None, typer.Option(help="validation.json of the release to compare with (default: the latest)")
+    ] = None,
+) -> None:
+    """Fine-tune an embedding model on a release, evaluate before and after, and gate the release.
+
+    Writes <release>/validation.json and the card's validation section. Exits with 5 when the
+    release fails the gate (the tuned model must beat the base model and not fall behind the
+    previous release by more than validation.tolerance).
+
+    Examples:
+
+        synthembed validate datasets/quickstart/releases/0.1.0
+    """
+    from synthembed.stages import validate_release_dir
+
+    outcome = validate_release_dir(release_dir, previous)
+    console.print(outcome.to_markdown(), highlight=False)
+    if not outcome.passed:
+        console.print("[red]The release did not pass validation.[/]")
+        raise typer.Exit(code=5)
+    console.print("[green]The release passed validation.[/]")
+
+
+@app.command()
 def publish(
     release_dir: Annotated[
         Path, typer.Argument(help="a release folder (datasets/<name>/releases/<version>)")
