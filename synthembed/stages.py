@@ -225,7 +225,7 @@ def validate_release_dir(release_dir: str | Path, previous: str | Path | None = 
     from synthembed.train.validate import validate_release
 
     release_dir = Path(release_dir)
-    manifest = verify_manifest(release_dir)
+    manifest = verify_manifest(release_dir, allow_new=("validation.json",))
     if previous is None:
         earlier = [
             p

@@ -22,6 +22,13 @@ RECIPE = {
     "budget": {"dollars": 1},
     "examples": {"retrieval": 12, "sts": 6, "short_short": 4},
     "release": {"test_fraction": 0.25, "license": "cc-by-4.0"},
+    "validation": {
+        "batch_size": 8,
+        "mini_batch_size": 8,
+        "max_steps": 2,
+        "max_length": 64,
+        "warmup_steps": 0,
+    },
 }
 
 TOPICS = ["gardening", "tax law", "astronomy", "football", "cooking", "chemistry", "poetry", "trains"]

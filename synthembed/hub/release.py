@@ -92,8 +92,11 @@ def write_manifest(folder: Path, extra: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
-def verify_manifest(folder: Path) -> dict[str, Any]:
+def verify_manifest(folder: Path, allow_new: tuple[str, ...] = ()) -> dict[str, Any]:
     """Check the release's files against its manifest.
+
+    ``allow_new`` names files that may exist without being listed yet (``validation.json`` while
+    the validate step adds it and rewrites the manifest).
 
     Raises:
         ReleaseError: naming the first file that is missing, extra or changed.
@@ -115,7 +118,7 @@ def verify_manifest(folder: Path) -> dict[str, Any]:
                 f"{folder}: {rel} was changed after the release was built; releases are immutable: "
                 "restore it or cut a new version"
             )
-    extra = sorted(on_disk - set(manifest["files"]))
+    extra = sorted(on_disk - set(manifest["files"]) - set(allow_new))
     if extra:
         raise ReleaseError(
             f"{folder}: {extra[0]} is not part of the release (not in manifest.json); remove it"
@@ -352,7 +355,7 @@ def refresh_card(release: Path, validation_markdown: str | None = None) -> None:
     """Re-render a release's card (after validation) and rewrite its manifest."""
     from synthembed.cards.card import CardFacts, render_card
 
-    manifest = verify_manifest(release)
+    manifest = verify_manifest(release, allow_new=("validation.json",))
     facts = CardFacts(**json.loads((release / "card.json").read_text(encoding="utf-8")))
     if validation_markdown is not None:
         facts.validation_markdown = validation_markdown
