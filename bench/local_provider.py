@@ -1,0 +1,185 @@
+"""The embedded local provider: load time, tokens/s by batch size, and the share of answers that parse.
+
+Requests use the real prompt templates with placeholder values drawn from the taxonomy, mixed over
+the six task types, plus brainstorm requests. Each decoding method answers the same requests with the
+same seed. "parses" means valid JSON with exactly the requested keys and non-empty string values (a
+non-empty list of non-empty strings for brainstorm); "usable" also needs finish_reason "stop", as
+the runner drops answers that end with "length". tok/s counts output tokens over wall time, prompt
+prefill included; each method starts with a cold prefix cache.
+
+    HF_HUB_OFFLINE=1 python bench/local_provider.py [--generate 48] [--brainstorm 8] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import time
+from dataclasses import dataclass
+
+from synthembed.gen.prompts import templates_for
+from synthembed.gen.providers.base import ChatRequest, ChatResponse
+from synthembed.gen.providers.local import LocalConfig, LocalProvider
+from synthembed.gen.taxonomy import TASK_TYPE_NAMES, TASK_TYPES
+
+LANGUAGES = ("English", "English", "German", "French", "Spanish")
+TASKS = {
+    "retrieval": "Given a question about home gardening, retrieve forum posts that answer it.",
+    "classification": "Classify a customer review of a kitchen appliance as positive, neutral or negative.",
+    "short_short": "Given a news headline, find the section of the newspaper it belongs to.",
+    "long_long": "Given a scientific abstract, find another abstract on the same research question.",
+}
+
+
+def generate_request(i: int, rng: random.Random, max_tokens: int, temperature: float) -> ChatRequest:
+    task_type = TASK_TYPES[TASK_TYPE_NAMES[i % len(TASK_TYPE_NAMES)]]
+    template = templates_for(task_type.name, "generate")[0]
+    values = {name: rng.choice(options) for name, options in task_type.placeholders.items()}
+    values |= {"task": TASKS.get(task_type.name, ""), "language": rng.choice(LANGUAGES)}
+    values |= {"src_lang": "English", "tgt_lang": rng.choice(LANGUAGES[2:])}
+    return ChatRequest(
+        id=f"gen-{i}",
+        messages=({"role": "user", "content": template.render(values)},),
+        max_tokens=max_tokens,
+        temperature=temperature,
+        response_kind="object",
+        json_keys=task_type.fields,
+    )
+
+
+def brainstorm_request(i: int, max_tokens: int, temperature: float, num_tasks: int) -> ChatRequest:
+    task_type = ("retrieval", "classification", "short_short", "long_long")[i % 4]
+    template = templates_for(task_type, "brainstorm")[0]
+    return ChatRequest(
+        id=f"brainstorm-{i}",
+        messages=({"role": "user", "content": template.render({"num_tasks": str(num_tasks)})},),
+        max_tokens=max_tokens,
+        temperature=temperature,
+        response_kind="list",
+    )
+
+
+def parses(request: ChatRequest, response: ChatResponse) -> bool:
+    try:
+        data = json.loads(response.text)
+    except ValueError:
+        return False
+    if request.response_kind == "list":
+        return isinstance(data, list) and bool(data) and all(isinstance(s, str) and s.strip() for s in data)
+    return (
+        isinstance(data, dict)
+        and list(data) == list(request.json_keys)
+        and all(isinstance(v, str) and v.strip() for v in data.values())
+    )
+
+
+@dataclass
+class Outcome:
+    n: int
+    parsed: int
+    usable: int
+    tokens: int
+    seconds: float
+
+
+async def answer_all(provider: LocalProvider, requests: list[ChatRequest], concurrency: int) -> Outcome:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(request: ChatRequest) -> ChatResponse:
+        async with gate:
+            return await provider.complete(request)
+
+    start = time.perf_counter()
+    responses = await asyncio.gather(*(one(r) for r in requests))
+    seconds = time.perf_counter() - start
+    ok = [parses(q, a) for q, a in zip(requests, responses, strict=True)]
+    return Outcome(
+        n=len(requests),
+        parsed=sum(ok),
+        usable=sum(o and a.finish_reason == "stop" for o, a in zip(ok, responses, strict=True)),
+        tokens=sum(a.output_tokens for a in responses),
+        seconds=seconds,
+    )
+
+
+async def throughput(provider: LocalProvider, batch: int, rounds: int, max_tokens: int) -> float:
+    """Median output tokens/s of ``rounds`` rounds of ``batch`` concurrent generate requests."""
+    rng = random.Random(batch)
+    rates = []
+    for r in range(rounds):
+        requests = [generate_request(r * batch + i, rng, max_tokens, 1.0) for i in range(batch)]
+        outcome = await answer_all(provider, requests, batch)
+        rates.append(outcome.tokens / outcome.seconds)
+    return statistics.median(rates)
+
+
+def row(label: str, o: Outcome) -> str:
+    return (
+        f"{label:<34} {o.n:>4} {100 * o.parsed / o.n:>7.1f}% {100 * o.usable / o.n:>7.1f}% "
+        f"{o.tokens / o.n:>8.0f} {o.tokens / o.seconds:>8.1f}"
+    )
+
+
+async def run(args: argparse.Namespace) -> None:
+    methods = args.methods.split(",")
+    first = LocalProvider(LocalConfig(decoding=methods[0], torch_threads=args.threads, seed=args.seed))
+    load_s = await first.load()
+    print(f"load: {load_s:.1f} s (GGUF dequantize + tokenizer), torch threads {args.threads}")
+    if args.rounds:
+        # One request per template first, so every prompt prefix is cached: steady state.
+        warm = [generate_request(i, random.Random(i), 48, 1.0) for i in range(len(TASK_TYPE_NAMES))]
+        await answer_all(first, warm, len(warm))
+        print(f"\ntokens/s, decoding={methods[0]}, generate prompts, max_tokens {args.tput_tokens}, median")
+        print(f"of {args.rounds} rounds, prefix cache warm")
+        for batch in (1, 4, 8):
+            rate = await throughput(first, batch, args.rounds, args.tput_tokens)
+            print(f"  batch {batch}: {rate:6.1f} tokens/s")
+    await first.aclose()
+
+    header = f"{'method / requests':<34} {'n':>4} {'parses':>8} {'usable':>8} {'tok/ans':>8} {'tok/s':>8}"
+    print(f"\nbatch {args.batch}, seed {args.seed}; usable = parses and finish_reason 'stop'")
+    print(header)
+    print("-" * len(header))
+    for method in methods:
+        for temperature in [float(t) for t in args.temperatures.split(",")]:
+            provider = LocalProvider(
+                LocalConfig(
+                    decoding=method, batch_size=args.batch, torch_threads=args.threads, seed=args.seed
+                )
+            )
+            rng = random.Random(args.seed)
+            gen = [generate_request(i, rng, args.max_tokens, temperature) for i in range(args.generate)]
+            brain = [
+                brainstorm_request(i, args.brainstorm_tokens, temperature, args.num_tasks)
+                for i in range(args.brainstorm)
+            ]
+            label = f"{method} T={temperature:g}"
+            if gen:
+                print(row(f"{label} generate", await answer_all(provider, gen, args.batch)), flush=True)
+            if brain:
+                print(row(f"{label} brainstorm", await answer_all(provider, brain, args.batch)), flush=True)
+            await provider.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--generate", type=int, default=48, help="generate requests per method")
+    parser.add_argument("--brainstorm", type=int, default=8, help="brainstorm requests per method")
+    parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--brainstorm-tokens", type=int, default=320)
+    parser.add_argument("--num-tasks", type=int, default=8, help="tasks asked for per brainstorm")
+    parser.add_argument("--methods", default="skeleton,prefill")
+    parser.add_argument("--temperatures", default="1.0")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2, help="rounds per batch size for tokens/s (0: skip)")
+    parser.add_argument("--tput-tokens", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
