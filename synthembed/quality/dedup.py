@@ -138,7 +138,9 @@ class MinHashDeduplicator(Check):
                 if match is not None and not dropped[i]:
                     dropped[i] = True
                     where = f" in {match.source}" if match.source else ""
-                    decisions[i] = Drop(f"near_duplicate_{f}", f"{f} near-duplicates {match.id}{where}")
+                    # a match in an earlier release gets its own reason, which the changelog counts
+                    reason = f"near_duplicate_{f}" + ("_previous_release" if match.source else "")
+                    decisions[i] = Drop(reason, f"{f} near-duplicates {match.id}{where}")
         # A row stored in one field's index but dropped by a later field must leave that index.
         for f, at in stored.items():
             self.indexes[f].discard(at[dropped])
