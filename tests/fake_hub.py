@@ -66,9 +66,9 @@ import yaml
 from aiohttp import web
 
 #: A token for user ``alice``, who may write to ``alice/*`` and ``acme/*``.
-WRITE_TOKEN = "hf_fakeWriteTokenAlice0123456789"
+WRITE_TOKEN = "hf_fake-write-token-alice"
 #: A token for user ``bob``, a member of ``acme`` who may read its repos but write only to ``bob/*``.
-READ_TOKEN = "hf_fakeReadTokenBob0123456789abcd"
+READ_TOKEN = "hf_fake-read-token-bob"
 
 #: The routes that change the Hub's state.
 WRITE_ROUTES = frozenset({"create_repo", "preupload", "commit", "tag", "delete_tag"})

@@ -132,7 +132,7 @@ def test_a_bad_token_gives_one_clear_line_and_leaves_the_release_alone(
 ) -> None:
     folder = build_release(releases, "1.0.0")
     before = snapshot(folder)
-    monkeypatch.setenv("HF_TOKEN", "hf_revokedToken000000000000000000")
+    monkeypatch.setenv("HF_TOKEN", "hf_revoked-test-token")
 
     with pytest.raises(ReleaseError) as caught:
         publish_release(folder, REPO)
