@@ -91,6 +91,39 @@ def _map_status_error(
     return BadRequestError(f"{provider}: request rejected ({status}): {message[:300]}", status=status)
 
 
+async def _post(
+    sdk: Any,
+    client: Any,
+    path: str,
+    body: dict[str, Any],
+    request_id: str,
+    name: str,
+    model: str,
+    timeout_s: float,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """POST through an SDK client; return the JSON body and headers, or raise our provider errors.
+
+    Both SDKs share the exception names this maps (``APITimeoutError``, ``APIConnectionError``,
+    ``APIStatusError``), so OpenAI and Anthropic go through the same code.
+    """
+    try:
+        raw = await client.post(
+            path,
+            body=body,
+            cast_to=_httpx_response(),
+            options={"headers": {"X-Client-Request-Id": request_id}},
+        )
+        return raw.json(), dict(raw.headers)
+    except sdk.APITimeoutError as exc:
+        raise RetryableError(f"{name}: timed out after {timeout_s}s", maybe_billed=True) from exc
+    except sdk.APIConnectionError as exc:
+        raise RetryableError(f"{name}: connection failed: {exc}", maybe_billed=True) from exc
+    except sdk.APIStatusError as exc:
+        raise _map_status_error(name, model, exc.status_code, str(exc.message), _headers_of(exc)) from exc
+    except ValueError as exc:
+        raise RetryableError(f"{name}: unreadable response: {exc}", maybe_billed=True) from exc
+
+
 class OpenAIChatProvider:
     """OpenAI chat completions, for ``openai`` and ``openai-compatible`` recipes.
 
@@ -118,10 +151,8 @@ class OpenAIChatProvider:
         # OpenAI's own API wants max_completion_tokens; other servers widely accept only max_tokens.
         self._max_key = "max_completion_tokens" if config.kind == "openai" else "max_tokens"
         self._openai = openai
-        self._response_type = _httpx_response()
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        openai = self._openai
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": list(request.messages),
@@ -130,26 +161,16 @@ class OpenAIChatProvider:
             self._max_key: request.max_tokens,
         }
         start = time.perf_counter()
-        try:
-            raw = await self.client.post(
-                "/chat/completions",
-                body=kwargs,
-                cast_to=self._response_type,
-                options={"headers": {"X-Client-Request-Id": request.id}},
-            )
-            data = raw.json()
-        except openai.APITimeoutError as exc:
-            raise RetryableError(
-                f"{self.name}: timed out after {self.config.timeout_s}s", maybe_billed=True
-            ) from exc
-        except openai.APIConnectionError as exc:
-            raise RetryableError(f"{self.name}: connection failed: {exc}", maybe_billed=True) from exc
-        except openai.APIStatusError as exc:
-            raise _map_status_error(
-                self.name, self.model, exc.status_code, str(exc.message), _headers_of(exc)
-            ) from exc
-        except ValueError as exc:
-            raise RetryableError(f"{self.name}: unreadable response: {exc}", maybe_billed=True) from exc
+        data, headers = await _post(
+            self._openai,
+            self.client,
+            "/chat/completions",
+            kwargs,
+            request.id,
+            self.name,
+            self.model,
+            self.config.timeout_s,
+        )
         latency = time.perf_counter() - start
         try:
             choice = data["choices"][0]
@@ -170,7 +191,7 @@ class OpenAIChatProvider:
             finish_reason=finish,
             model=data.get("model") or self.model,
             latency_s=latency,
-            headers=dict(raw.headers),
+            headers=headers,
         )
 
     async def aclose(self) -> None:
@@ -201,10 +222,8 @@ class AnthropicProvider:
             http_client=anthropic.DefaultAioHttpClient(timeout=config.timeout_s),
         )
         self._anthropic = anthropic
-        self._response_type = _httpx_response()
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        anthropic = self._anthropic
         system = "\n\n".join(m["content"] for m in request.messages if m["role"] == "system")
         messages = [m for m in request.messages if m["role"] != "system"]
         kwargs: dict[str, Any] = {"model": self.model, "max_tokens": request.max_tokens, "messages": messages}
@@ -218,26 +237,16 @@ class AnthropicProvider:
         if sampling:
             kwargs["extra_body"] = sampling
         start = time.perf_counter()
-        try:
-            raw = await self.client.post(
-                "/v1/messages",
-                body=kwargs,
-                cast_to=self._response_type,
-                options={"headers": {"X-Client-Request-Id": request.id}},
-            )
-            data = raw.json()
-        except anthropic.APITimeoutError as exc:
-            raise RetryableError(
-                f"anthropic: timed out after {self.config.timeout_s}s", maybe_billed=True
-            ) from exc
-        except anthropic.APIConnectionError as exc:
-            raise RetryableError(f"anthropic: connection failed: {exc}", maybe_billed=True) from exc
-        except anthropic.APIStatusError as exc:
-            raise _map_status_error(
-                "anthropic", self.model, exc.status_code, str(exc.message), _headers_of(exc)
-            ) from exc
-        except ValueError as exc:
-            raise RetryableError(f"anthropic: unreadable response: {exc}", maybe_billed=True) from exc
+        data, headers = await _post(
+            self._anthropic,
+            self.client,
+            "/v1/messages",
+            kwargs,
+            request.id,
+            "anthropic",
+            self.model,
+            self.config.timeout_s,
+        )
         latency = time.perf_counter() - start
         blocks = data.get("content")
         if not isinstance(blocks, list):
@@ -256,7 +265,7 @@ class AnthropicProvider:
             finish_reason=finish,
             model=data.get("model") or self.model,
             latency_s=latency,
-            headers=dict(raw.headers),
+            headers=headers,
         )
 
     async def aclose(self) -> None:
