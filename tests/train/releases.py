@@ -16,17 +16,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-COLUMNS = (
-    "id",
-    "task_type",
-    "instruction",
-    "language",
-    "query",
-    "positive",
-    "negative",
-    "template_id",
-    "model",
-)
+from synthembed.hub.release import RELEASE_COLUMNS
+
+# the release layout the builder writes, from the code that writes real releases
+COLUMNS = RELEASE_COLUMNS
 
 TOPICS = {
     "volcanoes": ("lava", "magma", "eruption", "crater"),
