@@ -44,6 +44,15 @@ class Price(_Strict):
     cached_input_per_mtok: float | None = Field(
         default=None, ge=0, description="dollars per 1M cached input tokens (default: the input price)"
     )
+    cache_write_per_mtok: float | None = Field(
+        default=None, ge=0, description="dollars per 1M tokens written to the prompt cache (default: input)"
+    )
+    batch_discount: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="price factor of the batch API (default: 0.5 for openai/anthropic)",
+    )
 
 
 class _ProviderBase(_Strict):
@@ -63,7 +72,28 @@ class _ProviderBase(_Strict):
     price: Price | None = Field(default=None, description="override of the price table")
 
 
-class OpenAIProvider(_ProviderBase):
+class BatchSettings(_Strict):
+    """How `mode: batch` submits and collects (OpenAI Batches, Anthropic Message Batches)."""
+
+    max_requests: int | None = Field(
+        default=None, ge=1, description="requests per batch (default: the provider's limit, 50k / 100k)"
+    )
+    poll_interval_s: float = Field(default=30.0, gt=0, description="seconds between status checks")
+
+
+class _PaidProvider(_ProviderBase):
+    mode: Literal["online", "batch"] = Field(
+        default="online",
+        description="openai/anthropic only. online: requests one by one; batch: the batch API at its discount",
+    )
+    prompt_cache: bool = Field(
+        default=True,
+        description="mark the prompts' fixed prefix for caching (Anthropic) / route by it (OpenAI)",
+    )
+    batch: BatchSettings = Field(default_factory=BatchSettings, description="settings of mode batch")
+
+
+class OpenAIProvider(_PaidProvider):
     """OpenAI's API; key from OPENAI_API_KEY (or ``api_key_env``)."""
 
     kind: Literal["openai"]
@@ -71,7 +101,7 @@ class OpenAIProvider(_ProviderBase):
     api_key_env: str = Field(default="OPENAI_API_KEY", description="environment variable with the key")
 
 
-class AnthropicProvider(_ProviderBase):
+class AnthropicProvider(_PaidProvider):
     """Anthropic's API; key from ANTHROPIC_API_KEY (or ``api_key_env``)."""
 
     kind: Literal["anthropic"]

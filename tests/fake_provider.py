@@ -12,6 +12,9 @@ Routes::
     POST /_reset                clear the counters and the fault queue, refill the rate-limit buckets
     GET|POST /_control          read or change the config at runtime; ``{"faults": [...]}`` queues faults
 
+and the two batch APIs (OpenAI Files + Batches, Anthropic Message Batches), described in
+``tests/fake_batch.py`` with the ``batch_*`` settings that drive them.
+
 What it does to a request, in order: parse it (400 when malformed), check the key (401), the model
 (404), the billing switch (OpenAI 429 ``insufficient_quota``, Anthropic 400), the rate limits (429 with
 ``retry-after``), then takes the next fault (queued, else drawn from the seeded RNG), waits the
@@ -64,9 +67,12 @@ import time
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from tests.fake_batch import BatchStats
 
 #: Fault names, in the order their probabilities are drawn.
 FAULTS = (
@@ -79,6 +85,17 @@ FAULTS = (
     "refusal",
     "rate_limit",
 )
+
+
+def pick_fault(config: FakeProviderConfig, names: Iterable[str], u: float) -> str | None:
+    """The fault of ``names`` that a uniform draw ``u`` falls on, by their ``p_`` settings; None: none."""
+    for name in names:
+        p = getattr(config, "p_" + name)
+        if u < p:
+            return name
+        u -= p
+    return None
+
 
 #: The sentence a refusal answers with.
 REFUSAL_TEXT = "I'm sorry, but I can't help with that."
@@ -110,6 +127,8 @@ class FakeProviderConfig:
             ``cache_min_tokens`` were seen before (OpenAI), or when a block marked ``cache_control``
             ends a prefix seen before (Anthropic).
         seed: seeds the fault draws and the content.
+        batch_validating_s ... anthropic_batch_max_bytes: how the batch APIs move and fail, and their
+            size limits; see :mod:`tests.fake_batch`.
     """
 
     host: str = "127.0.0.1"
@@ -138,14 +157,26 @@ class FakeProviderConfig:
     max_document_words: int = 600
     cache_min_tokens: int = 1024
     seed: int = 0
+    batch_validating_s: float = 0.05
+    batch_item_s: float = 0.001
+    batch_finalizing_s: float = 0.02
+    batch_cancelling_s: float = 0.02
+    batch_window_s: float = 86_400.0
+    batch_expire_after: int | None = None
+    batch_p_item_error: float = 0.0
+    openai_batch_max_requests: int = 50_000
+    openai_batch_max_bytes: int = 200_000_000
+    openai_batch_enqueued_tokens: int | None = None
+    anthropic_batch_max_requests: int = 100_000
+    anthropic_batch_max_bytes: int = 256_000_000
 
     def __post_init__(self) -> None:
         if self.models is not None:
             self.models = frozenset(self.models)
-        for name in FAULTS:
-            p = getattr(self, f"p_{name}")
+        for name in (*(f"p_{fault}" for fault in FAULTS), "batch_p_item_error"):
+            p = getattr(self, name)
             if not 0.0 <= p <= 1.0:
-                raise ValueError(f"p_{name} must be a probability in [0, 1], got {p}")
+                raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as JSON-ready values (the key included: it is a test key)."""
@@ -164,17 +195,16 @@ class FakeProviderConfig:
         unknown = sorted(set(changes) - known)
         if unknown:
             raise ValueError(f"unknown config fields {unknown}; known: {sorted(known)}")
-        for name, value in changes.items():
-            if name == "models" and value is not None:
-                value = frozenset(value)
-            setattr(self, name, value)
-        self.__post_init__()
+        checked = dataclasses.replace(self, **changes)  # raises before any field is set
+        for name in changes:
+            setattr(self, name, getattr(checked, name))
 
 
 @dataclass
 class FakeProviderStats:
     """What the server saw and did. ``input_tokens``/``output_tokens`` sum the usage of every answer
-    it produced, those whose connection it then dropped included."""
+    it produced, those whose connection it then dropped included. ``batch`` counts the batch APIs
+    apart (:class:`tests.fake_batch.BatchStats`); nothing else here counts batch traffic."""
 
     received: int = 0
     completed: int = 0
@@ -188,12 +218,20 @@ class FakeProviderStats:
     cached_input_tokens: int = 0
     output_tokens: int = 0
     completion_times: list[float] = field(default_factory=list)
+    batch: BatchStats = field(default_factory=lambda: _fake_batch().BatchStats())
 
     def to_dict(self, timestamps: bool = True) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         if not timestamps:
             del out["completion_times"]
         return out
+
+
+def _fake_batch() -> Any:
+    # tests.fake_batch builds on this module, so it is imported when first needed, not at the top.
+    import tests.fake_batch
+
+    return tests.fake_batch
 
 
 # --------------------------------------------------------------------------------------------------
@@ -573,6 +611,20 @@ def _content_text(content: Any) -> tuple[str, bool]:
     return "", False
 
 
+def _masked(key: str | None) -> str:
+    """A key as error messages show it: ``tes***ey``."""
+    return f"{key[:3]}***{key[-2:]}" if key else "(none)"
+
+
+def _marked_prefix(content: Any) -> str:
+    """A content's text up to and including its last block marked ``cache_control``."""
+    if not isinstance(content, list):
+        return content if isinstance(content, str) else ""
+    blocks = [b for b in content if isinstance(b, dict)]
+    last = max((i for i, b in enumerate(blocks) if "cache_control" in b), default=len(blocks) - 1)
+    return "".join(b.get("text") or "" for b in blocks[: last + 1])
+
+
 def _bearer(request: web.Request) -> str | None:
     auth = request.headers.get("Authorization", "")
     return auth[7:] if auth.startswith("Bearer ") else None
@@ -648,9 +700,15 @@ class _OpenAIWire:
     def error(
         self, kind: str, headers: dict[str, str], param: str | None = None, **fill: Any
     ) -> web.Response:
+        return _json_response(*self.error_body(kind, param, **fill), headers)
+
+    def error_body(
+        self, kind: str, param: str | None = None, request_id: str | None = None, **fill: Any
+    ) -> tuple[dict[str, Any], int]:
+        """The error's JSON body and status (a batch's error file carries the body)."""
         status, type_, code, message = self.ERRORS[kind]
         body = {"message": message.format(**fill), "type": type_.format(**fill), "param": param, "code": code}
-        return _json_response({"error": body}, status, headers)
+        return {"error": body}, status
 
     def rate_limit_error(
         self, headers: dict[str, str], wait: float, bucket: str, **fill: Any
@@ -680,10 +738,14 @@ class _OpenAIWire:
         seen.add(key)
         return 0, 0
 
+    @classmethod
+    def completion(cls, n: int, model: str, a: _Answer, headers: dict[str, str]) -> web.Response:
+        return _json_response(cls.completion_body(n, model, a), 200, headers)
+
     @staticmethod
-    def completion(n: int, model: str, a: _Answer, headers: dict[str, str]) -> web.Response:
+    def completion_body(n: int, model: str, a: _Answer) -> dict[str, Any]:
         message = {"role": "assistant", "content": a.text, "refusal": None, "annotations": []}
-        body = {
+        return {
             "id": f"chatcmpl-fake{n:08d}",
             "object": "chat.completion",
             "created": int(time.time()),
@@ -706,7 +768,6 @@ class _OpenAIWire:
             "service_tier": "default",
             "system_fingerprint": "fp_fake",
         }
-        return _json_response(body, 200, headers)
 
 
 class _AnthropicWire:
@@ -753,29 +814,35 @@ class _AnthropicWire:
         if body.get("stream"):
             raise _BadRequest("stream: the fake provider does not stream")
         system, marked = _content_text(body.get("system"))
-        parts, prompt, cache_upto = [system], "", 1 if marked else 0
+        parts, prompt, cache_key = [system], "", system if marked else None
         for m in messages:
             if not isinstance(m, dict):
                 raise _BadRequest("messages: each message must be an object")
             text, marked = _content_text(m.get("content"))
             parts.append(text)
             if marked:
-                cache_upto = len(parts)
+                # the cached prefix ends with the last block marked cache_control, not with its message
+                cache_key = "\x00".join([*parts[:-1], _marked_prefix(m.get("content"))])
             if m.get("role") == "user":
                 prompt = text
-        cache_key = "\x00".join(parts[:cache_upto]) if cache_upto else None
         return _Parsed(model, prompt, sum(map(len, parts)), max_tokens, cache_key)
 
     def error(
         self, kind: str, headers: dict[str, str], param: str | None = None, **fill: Any
     ) -> web.Response:
+        return _json_response(*self.error_body(kind, param, headers.get("request-id"), **fill), headers)
+
+    def error_body(
+        self, kind: str, param: str | None = None, request_id: str | None = None, **fill: Any
+    ) -> tuple[dict[str, Any], int]:
+        """The error's JSON body and status (an errored batch result carries the body)."""
         status, type_, _, message = self.ERRORS[kind]
         body = {
             "type": "error",
             "error": {"type": type_, "message": message.format(**fill)},
-            "request_id": headers.get("request-id"),
+            "request_id": request_id,
         }
-        return _json_response(body, status, headers)
+        return body, status
 
     def rate_limit_error(
         self, headers: dict[str, str], wait: float, bucket: str, **fill: Any
@@ -809,9 +876,13 @@ class _AnthropicWire:
         seen.add(key)
         return 0, size
 
+    @classmethod
+    def completion(cls, n: int, model: str, a: _Answer, headers: dict[str, str]) -> web.Response:
+        return _json_response(cls.completion_body(n, model, a), 200, headers)
+
     @staticmethod
-    def completion(n: int, model: str, a: _Answer, headers: dict[str, str]) -> web.Response:
-        body = {
+    def completion_body(n: int, model: str, a: _Answer) -> dict[str, Any]:
+        return {
             "id": f"msg_fake{n:08d}",
             "type": "message",
             "role": "assistant",
@@ -827,7 +898,6 @@ class _AnthropicWire:
                 "cache_creation_input_tokens": a.cache_created,
             },
         }
-        return _json_response(body, 200, headers)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -839,6 +909,7 @@ class FakeProviderServer:
 
     Works from sync tests and from async code alike (the loop is not the caller's). ``config`` is live:
     assigning to its fields changes the behaviour of the next request; ``stats`` is live too.
+    ``batches`` holds the batch APIs' state (:class:`tests.fake_batch.FakeBatches`).
 
     Raises:
         OSError: from :meth:`start` when the port cannot be bound.
@@ -854,6 +925,7 @@ class FakeProviderServer:
         self._limits: dict[str, RateLimits] = {}
         self._limits_key: tuple | None = None
         self._cache_seen: set[int] = set()
+        self.batches = _fake_batch().FakeBatches(self)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -885,7 +957,7 @@ class FakeProviderServer:
         self._queue.extend(names)
 
     def reset(self) -> None:
-        """Clear the stats and the fault queue and refill the rate-limit buckets."""
+        """Clear the stats and the fault queue and refill the rate-limit buckets (batches stay)."""
         self.stats = FakeProviderStats()
         self._queue.clear()
         self._limits_key = None
@@ -942,6 +1014,7 @@ class FakeProviderServer:
 
         app.router.add_post("/v1/chat/completions", chat)
         app.router.add_post("/v1/messages", messages)
+        self.batches.add_routes(app)
         app.router.add_get("/_stats", self._stats_endpoint)
         app.router.add_post("/_reset", self._reset_endpoint)
         app.router.add_route("*", "/_control", self._control_endpoint)
@@ -1001,17 +1074,9 @@ class FakeProviderServer:
         if self._queue:
             fault = self._queue.popleft()
             return None if fault == "ok" else fault
-        cfg = self.config
-        u = None
-        for name in FAULTS:
-            p = getattr(cfg, "p_" + name)
-            if p > 0.0:
-                if u is None:
-                    u = self._fault_rng.random()
-                if u < p:
-                    return name
-                u -= p
-        return None
+        if not any(getattr(self.config, "p_" + name) for name in FAULTS):
+            return None  # no draw: the sequence of draws only moves while faults are switched on
+        return pick_fault(self.config, FAULTS, self._fault_rng.random())
 
     async def _handle(self, request: web.Request, wire: _OpenAIWire | _AnthropicWire) -> web.StreamResponse:
         self.stats.received += 1
@@ -1031,7 +1096,7 @@ class FakeProviderServer:
             key = wire.key(request)
             if key != cfg.api_key:
                 self.stats.auth_errors += 1
-                return wire.error("auth", headers, key=f"{key[:3]}***{key[-2:]}" if key else "(none)")
+                return wire.error("auth", headers, key=_masked(key))
         if cfg.models is not None and parsed.model not in cfg.models:
             self.stats.not_found += 1
             return wire.error("model", headers, model=parsed.model)

@@ -72,6 +72,23 @@ class Budget:
             return False
         return not (self.cap_tokens is not None and self.spent_tokens + tokens > self.cap_tokens)
 
+    def fits_now(self, micros: int, tokens: int) -> bool:
+        """Whether a reservation of this size would be granted right away."""
+        return self._fits(micros, tokens)
+
+    def adopt(self, micros: int, tokens: int) -> Reservation:
+        """Turn spend counted at worst case by the store into a reservation to settle later.
+
+        A resumed batch run finds its earlier process's batches still open at the provider; the
+        store counted their worst case as spent, and this moves it back to reserved, unchanged in sum.
+        """
+        self.spent_micros -= micros
+        self.spent_tokens -= tokens
+        self.reserved_micros += micros
+        self.reserved_tokens += tokens
+        self.outstanding += 1
+        return Reservation(micros, tokens)
+
     async def reserve(self, micros: int, tokens: int) -> Reservation:
         """Reserve a request's worst case, waiting for settlements if needed.
 

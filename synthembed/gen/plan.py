@@ -307,6 +307,10 @@ class Plan:
     def total_requests(self) -> int:
         return sum(g.count for g in self.groups)
 
+    def caching(self) -> dict[str, Any]:
+        """Prompt-caching estimate (see :func:`_caching`)."""
+        return _caching(self)
+
     def summary(self, top_languages: int = 15) -> dict[str, Any]:
         """Machine-readable plan summary (what ``synthembed plan --json`` prints)."""
         r = self.recipe
@@ -338,10 +342,41 @@ class Plan:
         ranked = sorted(lang_counts.items(), key=lambda kv: (-kv[1], kv[0]))
         top = [{"code": c, "requests": n, "share": n / total_lang} for c, n in ranked[:top_languages]]
         tail = ranked[top_languages:]
+        caching = self.caching()
+        mode = getattr(r.provider, "mode", "online")
+        modes = []
         estimate = worst = None
         if self.price is not None:
-            estimate = self.price.cost_micros(in_total, out_total) / MICRO
-            worst = self.price.cost_micros(in_total, worst_out) / MICRO
+            # the worst case pays every input token at the cache-write price where a prefix is marked
+            marked = caching["marked"] > 0
+            for batch in (False, True):
+                if batch and self.price.batch_discount >= 1.0:
+                    continue
+                plain = self.price.cost_micros(in_total, out_total, batch=batch) / MICRO
+                cached = (
+                    self.price.cost_micros(
+                        in_total,
+                        out_total,
+                        caching["est_cached_input_tokens"],
+                        caching["est_cache_write_tokens"],
+                        batch=batch,
+                    )
+                    / MICRO
+                )
+                written = in_total if marked else 0
+                bound = self.price.cost_micros(in_total, worst_out, 0, written, batch=batch) / MICRO
+                modes.append(
+                    {
+                        "mode": "batch" if batch else "online",
+                        "estimate_dollars": plain,
+                        "estimate_with_caching_dollars": cached,
+                        "worst_case_dollars": bound,
+                        "chosen": (mode == "batch") == batch,
+                    }
+                )
+            chosen = next(m for m in modes if m["chosen"]) if any(m["chosen"] for m in modes) else modes[0]
+            estimate = chosen["estimate_with_caching_dollars"]
+            worst = chosen["worst_case_dollars"]
         budget = r.budget
         covers: dict[str, Any] = {"dollars": budget.dollars, "tokens": budget.tokens}
         if budget.dollars is not None and estimate is not None:
@@ -380,11 +415,63 @@ class Plan:
             },
             "cost": {
                 "price": None if self.price is None else self.price.describe(),
+                "mode": mode,
                 "estimate_dollars": estimate,
                 "worst_case_dollars": worst,
+                "modes": modes,
+                "caching": caching,
             },
             "budget": covers,
         }
+
+
+def _caching(plan: Plan) -> dict[str, Any]:
+    """Which requests' fixed prefixes the provider would cache, and the tokens that saves.
+
+    A template's fixed text (what comes before its first placeholder) is the prefix every request
+    of the template shares. It is cacheable when it reaches the model's minimum cacheable length:
+    OpenAI then caches it on its own; Anthropic only where synthembed marks it (``prompt_cache``).
+    The estimate assumes a warm cache: one write per template (Anthropic) and reads after it.
+    """
+    price, cfg = plan.price, plan.recipe.provider
+    minimum = price.cache_min_tokens if price else 0
+    counter = plan.counter
+    kind = cfg.kind
+    caches = minimum > 0 and kind in ("openai", "anthropic") and (kind == "openai" or cfg.prompt_cache)
+    prefixes: dict[str, int] = {}
+    reads = writes = cacheable = 0
+    for g in plan.groups:
+        if not g.count:
+            continue
+        uses = np.bincount(g.template_idx, minlength=len(g.templates))
+        for t, n in zip(g.templates, uses, strict=True):
+            size = counter.count(t.fixed_prefix) if counter else len(t.fixed_prefix) // 4
+            prefixes[t.id] = size
+            if caches and n and size >= minimum:
+                cacheable += int(n)
+                reads += size * (int(n) - 1)
+                writes += size if kind == "anthropic" else 0
+    sizes = sorted(prefixes.values())
+    if not minimum or kind not in ("openai", "anthropic"):
+        note = "the provider has no prompt caching synthembed can price"
+    elif cacheable:
+        note = f"{cacheable:,} requests share a cacheable prefix (>= {minimum:,} tokens)"
+    elif sizes:
+        note = (
+            f"prompt prefixes are {sizes[0]:,}-{sizes[-1]:,} tokens, below the {minimum:,}-token minimum the "
+            "provider caches: no saving (see bench/caching.py for what a longer shared prefix would cost)"
+        )
+    else:
+        note = "no prompts"
+    return {
+        "min_tokens": minimum,
+        "prefix_tokens": prefixes,
+        "cacheable_requests": cacheable,
+        "marked": cacheable if kind == "anthropic" else 0,
+        "est_cached_input_tokens": reads,
+        "est_cache_write_tokens": writes,
+        "note": note,
+    }
 
 
 def language_weights(recipe: Recipe) -> dict[str, float]:

@@ -27,7 +27,8 @@ class ModelPrice:
         input, output: dollars per 1M input / output tokens.
         cached_input: dollars per 1M cached input tokens.
         cache_write: dollars per 1M tokens written to the cache (Anthropic), else the input price.
-        batch_discount: factor the batch APIs apply.
+        batch_discount: factor the batch APIs apply to every token price (0.5: half price).
+        cache_min_tokens: shortest prompt prefix the provider caches (0 when it does not cache).
         source: where the price came from, with the table's date.
     """
 
@@ -38,13 +39,40 @@ class ModelPrice:
     cache_write: float
     batch_discount: float
     source: str
+    cache_min_tokens: int = 0
 
-    def cost_micros(self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> int:
-        """Cost of one request in micro-dollars, rounded up (never under-counts spend)."""
-        uncached = max(0, input_tokens - cached_input_tokens)
+    def cost_micros(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        batch: bool = False,
+    ) -> int:
+        """Cost of one request in micro-dollars, rounded up (never under-counts spend).
+
+        Args:
+            input_tokens: all input tokens, cached and cache-written ones included.
+            cached_input_tokens: of those, the ones read from the prompt cache.
+            cache_write_tokens: of those, the ones written to the cache (Anthropic).
+            batch: sent through a batch API: every price times :attr:`batch_discount` (the
+                providers' cache prices stack with the batch discount).
+        """
+        uncached = max(0, input_tokens - cached_input_tokens - cache_write_tokens)
         # prices are $/1M tokens, so $/token * 1e6 micro$/$ = price micro$/token
-        micros = uncached * self.input + cached_input_tokens * self.cached_input + output_tokens * self.output
-        return int(-(-micros // 1))  # ceil
+        micros = (
+            uncached * self.input
+            + cached_input_tokens * self.cached_input
+            + cache_write_tokens * self.cache_write
+            + output_tokens * self.output
+        )
+        if batch:
+            micros *= self.batch_discount
+        return int(-(-round(micros, 6) // 1))  # ceil, after dropping float noise below 1e-6 micro$
+
+    def worst_input_price(self, cache_marked: bool) -> float:
+        """The most an input token can cost: a cache write where a prefix is marked for caching."""
+        return max(self.input, self.cache_write) if cache_marked else self.input
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -52,8 +80,15 @@ class ModelPrice:
             "input_per_mtok": self.input,
             "output_per_mtok": self.output,
             "cached_input_per_mtok": self.cached_input,
+            "cache_write_per_mtok": self.cache_write,
+            "batch_discount": self.batch_discount,
+            "cache_min_tokens": self.cache_min_tokens,
             "source": self.source,
         }
+
+
+#: Shortest cacheable prefix when a recipe prices a model the table does not know.
+_DEFAULT_CACHE_MIN = {"openai": 1024, "anthropic": 1024}
 
 
 @cache
@@ -81,6 +116,7 @@ def lookup_price(model: str) -> ModelPrice | None:
         cached_input=float(row.get("cached_input", row["input"])),
         cache_write=float(row.get("cache_write", row["input"])),
         batch_discount=float(row.get("batch_discount", 1.0)),
+        cache_min_tokens=int(row.get("cache_min_tokens", 0)),
         source=f"synthembed price table as of {table['as_of']}",
     )
 
@@ -97,13 +133,17 @@ def resolve_price(provider: Any) -> ModelPrice | None:
     if provider.price is not None:
         p = provider.price
         cached = p.cached_input_per_mtok if p.cached_input_per_mtok is not None else p.input_per_mtok
+        table = lookup_price(provider.model) if provider.kind in ("openai", "anthropic") else None
         return ModelPrice(
             model=provider.model,
             input=p.input_per_mtok,
             output=p.output_per_mtok,
             cached_input=cached,
-            cache_write=p.input_per_mtok,
-            batch_discount=0.5 if provider.kind in ("openai", "anthropic") else 1.0,
+            cache_write=p.cache_write_per_mtok if p.cache_write_per_mtok is not None else p.input_per_mtok,
+            batch_discount=p.batch_discount
+            if p.batch_discount is not None
+            else (0.5 if provider.kind in ("openai", "anthropic") else 1.0),
+            cache_min_tokens=table.cache_min_tokens if table else _DEFAULT_CACHE_MIN.get(provider.kind, 0),
             source="recipe override (provider.price)",
         )
     if provider.kind == "local":

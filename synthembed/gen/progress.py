@@ -114,6 +114,14 @@ def print_status(run_dir: str | Path, console: Console) -> dict[str, Any]:
     console.print(render_stats(stats))
     with RunStore.open(run_dir, create=False) as store:
         reasons = store.reasons()
+        batches = store.batches_summary()
+    if batches:
+        open_n = batches.get("submitted", 0) + batches.get("preparing", 0)
+        console.print(
+            f"Batches: {open_n} open at the provider, {batches.get('collected', 0)} collected"
+            + (f", {batches['lost']} never created or lost" if batches.get("lost") else "")
+            + (" (run `synthembed generate` again to collect the open ones)" if open_n else "")
+        )
     if reasons:
         console.print(
             "Not kept: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
@@ -123,4 +131,5 @@ def print_status(run_dir: str | Path, console: Console) -> dict[str, Any]:
         "spent_dollars": stats.spent_micros / MICRO,
         "spent_tokens": stats.spent_tokens,
         "reasons": reasons,
+        "batches": batches,
     }

@@ -42,6 +42,16 @@ class PromptTemplate:
         object.__setattr__(self, "fields", names)
         object.__setattr__(self, "id", hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:12])
 
+    @property
+    def fixed_prefix(self) -> str:
+        """The template's text before its first placeholder: what every rendering starts with."""
+        parts = []
+        for literal, name, _, _ in string.Formatter().parse(self.text):
+            parts.append(literal)
+            if name is not None:
+                break
+        return "".join(parts)
+
     def render(self, values: Mapping[str, str]) -> str:
         """Fill the template.
 

@@ -66,11 +66,24 @@ def print_plan(summary: dict[str, Any], console: Console) -> None:
         f"worst case {tok['est_input'] + tok['worst_case_output']:,} if every answer hits max tokens."
     )
     if price is not None:
+        ct = Table(title="Cost by mode", title_justify="left")
+        for col in ("mode", "expected", "expected with caching", "worst case"):
+            ct.add_column(col, justify="left" if col == "mode" else "right")
+        for m in cost["modes"]:
+            name = m["mode"] + (" (this recipe)" if m["chosen"] else "")
+            ct.add_row(
+                f"[bold]{name}[/]" if m["chosen"] else name,
+                _money(m["estimate_dollars"]),
+                _money(m["estimate_with_caching_dollars"]),
+                _money(m["worst_case_dollars"]),
+            )
+        console.print(ct)
         console.print(
             f"Cost: about {_money(cost['estimate_dollars'])} expected, {_money(cost['worst_case_dollars'])} "
-            f"worst case, at ${price['input_per_mtok']}/M in and ${price['output_per_mtok']}/M out "
-            f"({price['source']})."
+            f"worst case in {cost['mode']} mode, at ${price['input_per_mtok']}/M in and "
+            f"${price['output_per_mtok']}/M out; batch x{price['batch_discount']} ({price['source']})."
         )
+        console.print(f"Prompt caching: {cost['caching']['note']}.")
     else:
         console.print("Cost: no price known for this model; a dollar budget cannot be enforced.")
     if budget["uncapped"]:

@@ -41,7 +41,7 @@ from synthembed.gen.budget import Budget
 from synthembed.gen.parse import ParseFailure, clean_tasks, parse_example, parse_task_list, task_key
 from synthembed.gen.plan import Plan, RequestSpec, build_plan
 from synthembed.gen.pricing import MICRO
-from synthembed.gen.providers.base import ChatRequest, Provider
+from synthembed.gen.providers.base import ChatRequest, ChatResponse, Provider
 from synthembed.gen.ratelimit import AdaptiveConcurrency, RateLimiter
 from synthembed.gen.store import RunStore
 from synthembed.gen.taxonomy import TASK_TYPES
@@ -173,11 +173,7 @@ class Runner:
             ticker = asyncio.create_task(self._tick())
             self._install_signal_handlers()
             try:
-                s.phase = "brainstorm"
-                await self._run_specs(self._brainstorm_items())
-                if self._stop is None:
-                    s.phase = "generate"
-                    await self._run_specs(self._generate_items())
+                await self._run_steps()
             finally:
                 self._remove_signal_handlers()
                 ticker.cancel()
@@ -186,6 +182,14 @@ class Runner:
                 await self.provider.aclose()
                 self._emit()
             return self._result(orphaned)
+
+    async def _run_steps(self) -> None:
+        """Send every unfinished request: the brainstorm step, then the generate step."""
+        self.stats.phase = "brainstorm"
+        await self._run_specs(self._brainstorm_items())
+        if self._stop is None:
+            self.stats.phase = "generate"
+            await self._run_specs(self._generate_items())
 
     def _result(self, orphaned: int) -> RunResult:
         s = self.stats
@@ -334,33 +338,58 @@ class Runner:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
 
-    def _reservation(self, spec: RequestSpec, messages: tuple[dict[str, str], ...]) -> tuple[int, int, int]:
-        """(input tokens, micro-dollars, tokens) to reserve: the request's worst case.
-
-        The input side is bounded by the prompt's UTF-8 bytes: byte-level BPE (OpenAI, Anthropic,
-        Llama-style and SentencePiece-with-byte-fallback tokenizers) never makes more tokens than
-        bytes. It is a guarantee rather than an estimate, needs no tokenizer in memory, and
-        costs little: the output cap dominates a worst case.
-        """
-        input_tokens = (
-            sum(len(m["content"].encode("utf-8")) + MESSAGE_OVERHEAD for m in messages) + MESSAGE_OVERHEAD
-        )
-        micros = self.price.cost_micros(input_tokens, spec.max_tokens) if self.price else 0
-        return input_tokens, micros, input_tokens + spec.max_tokens
-
-    async def _process(self, spec: RequestSpec, task: str | None) -> None:
-        request_id = spec.request_id(task)
+    def _request(self, spec: RequestSpec, task: str | None) -> ChatRequest:
         messages = spec.render(task)
-        in_tokens, res_micros, res_tokens = self._reservation(spec, messages)
-        request = ChatRequest(
-            id=request_id,
+        prefix = spec.template.fixed_prefix
+        return ChatRequest(
+            id=spec.request_id(task),
             messages=messages,
             max_tokens=spec.max_tokens,
             temperature=self.cfg.temperature,
             top_p=self.cfg.top_p,
             response_kind="list" if spec.step == "brainstorm" else "object",
             json_keys=() if spec.step == "brainstorm" else _keys(spec),
+            cache_prefix=len(prefix) if messages[-1]["content"].startswith(prefix) else 0,
+            cache_key=spec.template.id,
         )
+
+    def _cost(self, response: ChatResponse, batch: bool = False) -> int:
+        if self.price is None:
+            return 0
+        return self.price.cost_micros(
+            response.input_tokens,
+            response.output_tokens,
+            response.cached_input_tokens,
+            response.cache_write_tokens,
+            batch=batch,
+        )
+
+    def _reservation(self, request: ChatRequest, batch: bool = False) -> tuple[int, int, int]:
+        """(input tokens, micro-dollars, tokens) to reserve: the request's worst case.
+
+        The input side is bounded by the prompt's UTF-8 bytes: byte-level BPE (OpenAI, Anthropic,
+        Llama-style and SentencePiece-with-byte-fallback tokenizers) never makes more tokens than
+        bytes. It is a guarantee rather than an estimate, needs no tokenizer in memory, and
+        costs little: the output cap dominates a worst case.
+
+        Where the provider marks a prefix for caching, every input token is reserved at the
+        cache-write price (Anthropic's is above the input price).
+        """
+        input_tokens = (
+            sum(len(m["content"].encode("utf-8")) + MESSAGE_OVERHEAD for m in request.messages)
+            + MESSAGE_OVERHEAD
+        )
+        micros = 0
+        if self.price:
+            marks = getattr(self.provider, "marks_cache", None)
+            written = input_tokens if marks is not None and marks(request) else 0
+            micros = self.price.cost_micros(input_tokens, request.max_tokens, 0, written, batch=batch)
+        return input_tokens, micros, input_tokens + request.max_tokens
+
+    async def _process(self, spec: RequestSpec, task: str | None) -> None:
+        request = self._request(spec, task)
+        request_id = request.id
+        in_tokens, res_micros, res_tokens = self._reservation(request)
         retries = rate_limited = reasks = 0
         last_error = ""
         attempt_id = None
@@ -387,13 +416,7 @@ class Runner:
                         s.first_sent = time.monotonic()
                     response = await self.provider.complete(request)
                     status = "ok"
-                    billed_micros = (
-                        self.price.cost_micros(
-                            response.input_tokens, response.output_tokens, response.cached_input_tokens
-                        )
-                        if self.price
-                        else 0
-                    )
+                    billed_micros = self._cost(response)
                     billed_tokens = response.input_tokens + response.output_tokens
                     self.limiter.observe(response.headers)
                     self.gate.on_success()
@@ -460,6 +483,7 @@ class Runner:
             input_tokens=response.input_tokens,
             output_tokens=response.output_tokens,
             cached_tokens=response.cached_input_tokens,
+            cache_write_tokens=response.cache_write_tokens,
             latency_s=response.latency_s,
             model=response.model,
             finish_reason=response.finish_reason,
@@ -602,7 +626,12 @@ def generate(
 
     recipe = load_recipe(recipe_path)
     folder = Path(run_dir) if run_dir is not None else default_run_dir(recipe, recipe_path)
-    runner = Runner(
+    cls = Runner
+    if getattr(recipe.provider, "mode", "online") == "batch":
+        from synthembed.gen.batch import BatchRunner
+
+        cls = BatchRunner
+    runner = cls(
         recipe, folder, provider=provider, on_update=on_update, allow_changed_recipe=allow_changed_recipe
     )
     if provider is None:

@@ -58,6 +58,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     input_tokens INTEGER NOT NULL DEFAULT 0,
     output_tokens INTEGER NOT NULL DEFAULT 0,
     cached_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    batch_id TEXT,                   -- the batch it was sent in (mode batch), else NULL
     latency_s REAL,
     model TEXT,
     finish_reason TEXT,
@@ -66,6 +68,20 @@ CREATE TABLE IF NOT EXISTS attempts (
     parse_error TEXT
 );
 CREATE INDEX IF NOT EXISTS attempts_request ON attempts(request_id);
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY,              -- ours, written before the batch is submitted
+    api TEXT NOT NULL,                -- openai | anthropic
+    provider_id TEXT,                 -- the provider's batch id, once submitted
+    input_file_id TEXT,               -- OpenAI: the uploaded JSONL
+    status TEXT NOT NULL,             -- preparing | submitted | collected | lost
+    requests INTEGER NOT NULL,
+    reserved_micros INTEGER NOT NULL,
+    reserved_tokens INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    provider_status TEXT,
+    note TEXT
+);
 CREATE INDEX IF NOT EXISTS attempts_status ON attempts(status);
 CREATE TABLE IF NOT EXISTS results (
     request_id TEXT PRIMARY KEY,
@@ -100,6 +116,22 @@ CREATE TABLE IF NOT EXISTS tasks (
 """
 
 
+#: Columns added to ``attempts`` after the first release of the schema: (name, declaration).
+_ADDED_COLUMNS = (
+    ("cache_write_tokens", "INTEGER NOT NULL DEFAULT 0"),
+    ("batch_id", "TEXT"),
+)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Add the columns a store made by an older synthembed lacks (nothing is rewritten)."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(attempts)")}
+    for name, decl in _ADDED_COLUMNS:
+        if name not in have:
+            conn.execute(f"ALTER TABLE attempts ADD COLUMN {name} {decl}")
+    conn.execute("CREATE INDEX IF NOT EXISTS attempts_batch ON attempts(batch_id)")
+
+
 @dataclass
 class Spend:
     """Money and tokens a run has used, in micro-dollars and tokens.
@@ -112,6 +144,7 @@ class Spend:
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
     attempts: int = 0
     orphaned: int = 0
 
@@ -173,6 +206,7 @@ class RunStore:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=5000")
             conn.executescript(_SCHEMA)
+            _migrate(conn)
             found = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if found is None:
                 conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -254,23 +288,33 @@ class RunStore:
 
     # -- attempts ---------------------------------------------------------------------------------
     def orphan_inflight(self) -> int:
-        """Mark attempts left ``inflight`` by a dead process as ``orphaned`` (counted at worst case)."""
+        """Mark attempts left ``inflight`` by a dead process as ``orphaned`` (counted at worst case).
+
+        Attempts inside a batch are left alone: the batch lives on at the provider and a later
+        run collects it (:class:`synthembed.gen.batch.BatchRunner`).
+        """
         cur = self._write(
             "UPDATE attempts SET status='orphaned', cost_micros=reserved_micros, billed_tokens=reserved_tokens,"
             " error='process ended while the request was in flight; counted at its worst case'"
-            " WHERE status='inflight'"
+            " WHERE status='inflight' AND batch_id IS NULL"
         )
         self.commit()
         return cur.rowcount
 
     def start_attempt(
-        self, request_id: str, step: str, task_type: str, reserved_micros: int, reserved_tokens: int
+        self,
+        request_id: str,
+        step: str,
+        task_type: str,
+        reserved_micros: int,
+        reserved_tokens: int,
+        batch_id: str | None = None,
     ) -> int:
         """Record a send before it happens, with its reservation; returns the attempt id."""
         cur = self._write(
-            "INSERT INTO attempts (request_id, step, task_type, started_at, status, reserved_micros, reserved_tokens)"
-            " VALUES (?, ?, ?, ?, 'inflight', ?, ?)",
-            (request_id, step, task_type, time.time(), reserved_micros, reserved_tokens),
+            "INSERT INTO attempts (request_id, step, task_type, started_at, status, reserved_micros,"
+            " reserved_tokens, batch_id) VALUES (?, ?, ?, ?, 'inflight', ?, ?, ?)",
+            (request_id, step, task_type, time.time(), reserved_micros, reserved_tokens, batch_id),
         )
         return int(cur.lastrowid or 0)
 
@@ -284,6 +328,7 @@ class RunStore:
         input_tokens: int = 0,
         output_tokens: int = 0,
         cached_tokens: int = 0,
+        cache_write_tokens: int = 0,
         latency_s: float | None = None,
         model: str | None = None,
         finish_reason: str | None = None,
@@ -293,8 +338,8 @@ class RunStore:
     ) -> None:
         self._write(
             "UPDATE attempts SET finished_at=?, status=?, cost_micros=?, billed_tokens=?, input_tokens=?,"
-            " output_tokens=?, cached_tokens=?, latency_s=?, model=?, finish_reason=?, text=?, error=?,"
-            " parse_error=? WHERE id=?",
+            " output_tokens=?, cached_tokens=?, cache_write_tokens=?, latency_s=?, model=?, finish_reason=?,"
+            " text=?, error=?, parse_error=? WHERE id=?",
             (
                 time.time(),
                 status,
@@ -303,6 +348,7 @@ class RunStore:
                 input_tokens,
                 output_tokens,
                 cached_tokens,
+                cache_write_tokens,
                 latency_s,
                 model,
                 finish_reason,
@@ -322,9 +368,63 @@ class RunStore:
             "SELECT COALESCE(SUM(CASE WHEN status='inflight' THEN reserved_micros ELSE cost_micros END), 0),"
             " COALESCE(SUM(CASE WHEN status='inflight' THEN reserved_tokens ELSE billed_tokens END), 0),"
             " COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cached_tokens), 0),"
-            " COUNT(*), COALESCE(SUM(status='orphaned'), 0) FROM attempts"
+            " COALESCE(SUM(cache_write_tokens), 0), COUNT(*), COALESCE(SUM(status='orphaned'), 0) FROM attempts"
         ).fetchone()
         return Spend(*(int(v) for v in row))
+
+    # -- batches ----------------------------------------------------------------------------------
+    def add_batch(
+        self, batch_id: str, api: str, requests: int, reserved_micros: int, reserved_tokens: int
+    ) -> None:
+        """Record a batch about to be submitted (``preparing``); its attempts name it."""
+        now = time.time()
+        self._write(
+            "INSERT INTO batches (id, api, status, requests, reserved_micros, reserved_tokens, created_at,"
+            " updated_at) VALUES (?, ?, 'preparing', ?, ?, ?, ?, ?)",
+            (batch_id, api, requests, reserved_micros, reserved_tokens, now, now),
+        )
+
+    def update_batch(self, batch_id: str, **fields: Any) -> None:
+        """Set a batch's ``status``, ``provider_id``, ``input_file_id``, ``provider_status`` or ``note``."""
+        allowed = {"status", "provider_id", "input_file_id", "provider_status", "note"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown batch fields: {sorted(unknown)}")
+        sets = ", ".join(f"{k}=?" for k in fields)
+        self._write(
+            f"UPDATE batches SET {sets}, updated_at=? WHERE id=?", (*fields.values(), time.time(), batch_id)
+        )
+
+    def open_batches(self) -> list[dict[str, Any]]:
+        """Batches not yet collected (``preparing`` or ``submitted``), oldest first."""
+        cur = self.conn.execute(
+            "SELECT * FROM batches WHERE status IN ('preparing', 'submitted') ORDER BY created_at, id"
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur]
+
+    def batch_attempts(self, batch_id: str) -> dict[str, tuple[int, int, int]]:
+        """request id -> (attempt id, reserved micros, reserved tokens) of a batch's unsettled attempts."""
+        return {
+            r[0]: (r[1], r[2], r[3])
+            for r in self.conn.execute(
+                "SELECT request_id, id, reserved_micros, reserved_tokens FROM attempts"
+                " WHERE batch_id=? AND status='inflight'",
+                (batch_id,),
+            )
+        }
+
+    def batches_summary(self) -> dict[str, int]:
+        """status -> number of batches."""
+        return dict(self.conn.execute("SELECT status, COUNT(*) FROM batches GROUP BY status").fetchall())
+
+    def attempt_counts(self) -> dict[str, tuple[int, int]]:
+        """request id -> (answers that failed to parse, errors) over attempts of unfinished requests."""
+        rows = self.conn.execute(
+            "SELECT request_id, SUM(parse_error IS NOT NULL), SUM(status IN ('error', 'expired'))"
+            " FROM attempts WHERE request_id NOT IN (SELECT request_id FROM results) GROUP BY request_id"
+        )
+        return {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in rows}
 
     # -- results ----------------------------------------------------------------------------------
     def finished_ids(self) -> set[str]:

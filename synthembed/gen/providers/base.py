@@ -25,6 +25,9 @@ class ChatRequest:
         response_kind: ``"object"`` when the answer must be one JSON object with ``json_keys``;
             ``"list"`` when it must be a JSON array of strings (brainstorm); None for free text.
         json_keys: the keys the JSON object must have (only for ``response_kind="object"``).
+        cache_prefix: characters at the start of the last user message that every request of its
+            template shares (the template's fixed text); providers with prompt caching may mark it.
+        cache_key: a name for that shared prefix (the template id), 0/None when there is none.
     """
 
     id: str
@@ -34,6 +37,8 @@ class ChatRequest:
     top_p: float = 1.0
     response_kind: ResponseKind | None = None
     json_keys: tuple[str, ...] = ()
+    cache_prefix: int = 0
+    cache_key: str | None = None
 
 
 @dataclass
@@ -45,7 +50,8 @@ class ChatResponse:
     output_tokens: int
     finish_reason: str  # normalised: "stop", "length", "refusal", "content_filter", or the raw value
     model: str
-    cached_input_tokens: int = 0
+    cached_input_tokens: int = 0  # of input_tokens, read from the prompt cache
+    cache_write_tokens: int = 0  # of input_tokens, written to the prompt cache (Anthropic)
     latency_s: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
 

@@ -19,8 +19,10 @@ support requests and which lets a fake server answer a re-sent request the same 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from synthembed.errors import (
@@ -32,6 +34,7 @@ from synthembed.errors import (
     RateLimitError,
     RetryableError,
 )
+from synthembed.gen.pricing import resolve_price
 from synthembed.gen.providers.base import ChatRequest, ChatResponse
 from synthembed.gen.ratelimit import retry_after_seconds
 
@@ -91,6 +94,25 @@ def _map_status_error(
     return BadRequestError(f"{provider}: request rejected ({status}): {message[:300]}", status=status)
 
 
+@contextlib.contextmanager
+def sdk_errors(sdk: Any, name: str, model: str, timeout_s: float) -> Iterator[None]:
+    """Map an SDK call's exceptions to our provider errors (shared by chat requests and batch calls).
+
+    Both SDKs share the exception names this maps (``APITimeoutError``, ``APIConnectionError``,
+    ``APIStatusError``), so OpenAI and Anthropic go through the same code.
+    """
+    try:
+        yield
+    except sdk.APITimeoutError as exc:
+        raise RetryableError(f"{name}: timed out after {timeout_s}s", maybe_billed=True) from exc
+    except sdk.APIConnectionError as exc:
+        raise RetryableError(f"{name}: connection failed: {exc}", maybe_billed=True) from exc
+    except sdk.APIStatusError as exc:
+        raise _map_status_error(name, model, exc.status_code, str(exc.message), _headers_of(exc)) from exc
+    except ValueError as exc:
+        raise RetryableError(f"{name}: unreadable response: {exc}", maybe_billed=True) from exc
+
+
 async def _post(
     sdk: Any,
     client: Any,
@@ -101,12 +123,8 @@ async def _post(
     model: str,
     timeout_s: float,
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """POST through an SDK client; return the JSON body and headers, or raise our provider errors.
-
-    Both SDKs share the exception names this maps (``APITimeoutError``, ``APIConnectionError``,
-    ``APIStatusError``), so OpenAI and Anthropic go through the same code.
-    """
-    try:
+    """POST through an SDK client; return the JSON body and headers, or raise our provider errors."""
+    with sdk_errors(sdk, name, model, timeout_s):
         raw = await client.post(
             path,
             body=body,
@@ -114,14 +132,6 @@ async def _post(
             options={"headers": {"X-Client-Request-Id": request_id}},
         )
         return raw.json(), dict(raw.headers)
-    except sdk.APITimeoutError as exc:
-        raise RetryableError(f"{name}: timed out after {timeout_s}s", maybe_billed=True) from exc
-    except sdk.APIConnectionError as exc:
-        raise RetryableError(f"{name}: connection failed: {exc}", maybe_billed=True) from exc
-    except sdk.APIStatusError as exc:
-        raise _map_status_error(name, model, exc.status_code, str(exc.message), _headers_of(exc)) from exc
-    except ValueError as exc:
-        raise RetryableError(f"{name}: unreadable response: {exc}", maybe_billed=True) from exc
 
 
 class OpenAIChatProvider:
@@ -150,28 +160,39 @@ class OpenAIChatProvider:
         )
         # OpenAI's own API wants max_completion_tokens; other servers widely accept only max_tokens.
         self._max_key = "max_completion_tokens" if config.kind == "openai" else "max_tokens"
+        self._cache_key = config.kind == "openai" and config.prompt_cache
         self._openai = openai
 
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        kwargs: dict[str, Any] = {
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        """The chat-completions request body (online and in a batch file)."""
+        body: dict[str, Any] = {
             "model": self.model,
             "messages": list(request.messages),
             "temperature": request.temperature,
             "top_p": request.top_p,
             self._max_key: request.max_tokens,
         }
+        if self._cache_key and request.cache_key:
+            # OpenAI caches prefixes on its own; the key routes requests sharing one to the same cache.
+            body["prompt_cache_key"] = request.cache_key
+        return body
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
         start = time.perf_counter()
         data, headers = await _post(
             self._openai,
             self.client,
             "/chat/completions",
-            kwargs,
+            self.body(request),
             request.id,
             self.name,
             self.model,
             self.config.timeout_s,
         )
-        latency = time.perf_counter() - start
+        return self.response(data, time.perf_counter() - start, headers)
+
+    def response(self, data: dict[str, Any], latency: float, headers: dict[str, str]) -> ChatResponse:
+        """A chat.completion body as a :class:`ChatResponse`."""
         try:
             choice = data["choices"][0]
             message = choice["message"]
@@ -222,32 +243,64 @@ class AnthropicProvider:
             http_client=anthropic.DefaultAioHttpClient(timeout=config.timeout_s),
         )
         self._anthropic = anthropic
+        price = resolve_price(config)
+        self.cache_min_tokens = price.cache_min_tokens if price else 0
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        """The messages request body (online and as a batch item's params).
+
+        With prompt caching on, a fixed prefix at least the model's minimum cacheable length
+        (estimated at 4 characters a token) is sent as its own text block marked ``cache_control``.
+        """
+        system = "\n\n".join(m["content"] for m in request.messages if m["role"] == "system")
+        messages: list[dict[str, Any]] = [m for m in request.messages if m["role"] != "system"]
+        if self.marks_cache(request):
+            last = messages[-1]
+            text = last["content"]
+            blocks = [
+                {
+                    "type": "text",
+                    "text": text[: request.cache_prefix],
+                    "cache_control": {"type": "ephemeral"},
+                },
+                {"type": "text", "text": text[request.cache_prefix :]},
+            ]
+            messages = [*messages[:-1], {"role": last["role"], "content": blocks}]
+        body: dict[str, Any] = {"model": self.model, "max_tokens": request.max_tokens, "messages": messages}
+        if system:
+            body["system"] = system
+        # Recent models fix sampling parameters; 1.0 is the API's default for both, which is the
+        # paper's setting, so they are only sent when they differ.
+        for k, v in (("temperature", request.temperature), ("top_p", request.top_p)):
+            if v != 1.0:
+                body[k] = v
+        return body
+
+    def marks_cache(self, request: ChatRequest) -> bool:
+        """Whether :meth:`body` marks the request's fixed prefix for caching."""
+        return (
+            self.config.prompt_cache
+            and self.cache_min_tokens > 0
+            and request.cache_prefix // 4 >= self.cache_min_tokens
+            and request.cache_prefix < len(request.messages[-1]["content"])
+        )
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        system = "\n\n".join(m["content"] for m in request.messages if m["role"] == "system")
-        messages = [m for m in request.messages if m["role"] != "system"]
-        kwargs: dict[str, Any] = {"model": self.model, "max_tokens": request.max_tokens, "messages": messages}
-        if system:
-            kwargs["system"] = system
-        # The SDK no longer types sampling parameters (recent models fix them); 1.0 is the API's
-        # default for both, which is the paper's setting, so they are only sent when they differ.
-        sampling = {
-            k: v for k, v in (("temperature", request.temperature), ("top_p", request.top_p)) if v != 1.0
-        }
-        if sampling:
-            kwargs["extra_body"] = sampling
         start = time.perf_counter()
         data, headers = await _post(
             self._anthropic,
             self.client,
             "/v1/messages",
-            kwargs,
+            self.body(request),
             request.id,
             "anthropic",
             self.model,
             self.config.timeout_s,
         )
-        latency = time.perf_counter() - start
+        return self.response(data, time.perf_counter() - start, headers)
+
+    def response(self, data: dict[str, Any], latency: float, headers: dict[str, str]) -> ChatResponse:
+        """A message body as a :class:`ChatResponse` (input tokens include cache reads and writes)."""
         blocks = data.get("content")
         if not isinstance(blocks, list):
             raise RetryableError("anthropic: response without content", maybe_billed=True)
@@ -262,6 +315,7 @@ class AnthropicProvider:
             input_tokens=int(usage.get("input_tokens") or 0) + cached + written,
             output_tokens=int(usage.get("output_tokens") or 0),
             cached_input_tokens=cached,
+            cache_write_tokens=written,
             finish_reason=finish,
             model=data.get("model") or self.model,
             latency_s=latency,
