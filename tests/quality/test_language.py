@@ -7,7 +7,8 @@ import pytest
 
 from synthembed.gen.languages import LANGUAGE_CODES
 from synthembed.quality.config import LanguageConfig
-from synthembed.quality.langid import COLUMNS, LanguageIdentifier
+from synthembed.quality.langid import COLUMN, COLUMNS, LanguageIdentifier
+from synthembed.quality.langid_lexicon import MARKER_GROUPS, MarkerGroup
 from synthembed.quality.language import LanguageCheck
 from synthembed.quality.text import script_of
 from tests.quality.builders import TEXTS, example, to_batch
@@ -67,6 +68,92 @@ def test_second_model_covers_yiddish(identifier: LanguageIdentifier) -> None:
     ((found, _),) = identifier.identify([yiddish])
     assert found == "yi"
     assert script_of(yiddish) == "Hebrew"
+
+
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [
+        ("hr", "Tijekom prošlog tjedna tisuću ljudi posjetilo je kazalište u središtu grada."),
+        ("bs", "Tokom prošle sedmice hiljadu ljudi posjetilo je pozorište u centru grada."),
+        ("sr", "Tokom prošle nedelje hiljadu ljudi posetilo je pozorište u centru grada."),
+        (
+            "ms",
+            "Kerajaan telah mengumumkan bahawa sekolah akan ditutup kerana banjir, iaitu selama seminggu.",
+        ),
+        ("id", "Pemerintah mengumumkan bahwa sekolah akan ditutup karena banjir, yaitu selama seminggu."),
+        ("mr", "मी उद्या शाळेत जाणार आहे आणि तिथे अभ्यास करणार आहे."),
+        ("hi", "मैं कल स्कूल जाऊँगा और वहाँ पढ़ाई करूँगा।"),
+        ("uk", "Ми їдемо до Києва наступного тижня."),
+        ("no", "Jeg vet ikke hva hun mener med det."),
+        ("da", "Jeg ved ikke hvad hun mener med det."),
+        ("af", "Ek weet nie wat sy daarmee bedoel nie."),
+        ("nl", "Ik weet niet wat ze daarmee bedoelt."),
+        ("gl", "Non sei que quere dicir con iso, pero xa o veremos."),
+        ("pt", "Não sei o que ela quer dizer com isso, mas já vamos ver."),
+        ("sk", "Neviem, čo tým chce povedať, ale uvidíme."),
+    ],
+)
+def test_close_languages_with_their_marker_words(
+    identifier: LanguageIdentifier, code: str, text: str
+) -> None:
+    ((found, _),) = identifier.identify([text])
+    assert found == code
+
+
+def test_marker_words_decide_ekavian_serbian() -> None:
+    """Without its markers the first model calls this ekavian (Serbian) sentence Bosnian."""
+    text = "Tokom prošle nedelje hiljadu ljudi posetilo je pozorište u centru grada."
+    plain = LanguageIdentifier(use_second_model=False, marker_weight=1.0)
+    marked = LanguageIdentifier(use_second_model=False, marker_weight=2.0)
+    ((before, _),) = plain.identify([text])
+    ((after, _),) = marked.identify([text])
+    assert (before, after) == ("bs", "sr")
+
+
+def test_markers_move_probability_within_their_group_only() -> None:
+    texts = ["Tokom prošle sedmice hiljadu ljudi posjetilo je pozorište.", TEXTS["en"], TEXTS["ru"]]
+    plain, _ = LanguageIdentifier(use_second_model=False, marker_weight=1.0).probabilities(texts)
+    marked, _ = LanguageIdentifier(use_second_model=False, marker_weight=5.0).probabilities(texts)
+    group = [COLUMN[c] for c in ("bs", "hr", "sr")]
+    others = [i for i in range(len(COLUMNS)) if i not in group]
+    np.testing.assert_allclose(marked[0, group].sum(), plain[0, group].sum(), atol=1e-5)
+    np.testing.assert_allclose(marked[0, others], plain[0, others], atol=1e-5)
+    assert marked[0, COLUMN["hr"]] < plain[0, COLUMN["hr"]]
+    np.testing.assert_allclose(marked[1], plain[1], atol=1e-5)  # English: no group, untouched
+
+
+def test_marker_group_counts_words_prefixes_suffixes_phrases_and_letters() -> None:
+    group = MarkerGroup(
+        ("id", "ms"),
+        "Latin",
+        {
+            ("id",): "karena bahwa rumah_sakit",
+            ("ms",): "kerana bahawa *isma universiti*",
+            ("id", "ms"): "dan",
+        },
+        {("ms",): "q"},
+    )
+    found = group.counts(
+        ["Dia tahu BAHAWA kapitalisma dan universitinya, Qatar", "Ke rumah  sakit karena", ""]
+    )
+    np.testing.assert_array_equal(found, [[1, 5], [2, 0], [0, 0]])
+
+
+def test_marker_words_are_whole_words_in_devanagari() -> None:
+    """Vowel signs are combining marks: है must not match inside हैं."""
+    group = MarkerGroup(("hi", "mr"), "Devanagari", {("hi",): "है", ("mr",): "आहे"})
+    np.testing.assert_array_equal(group.counts(["ये हैं", "हे घर आहे", "यह है"]), [[0, 0], [0, 1], [1, 0]])
+
+
+def test_marker_group_rejects_languages_outside_it() -> None:
+    with pytest.raises(ValueError, match="not in the group"):
+        MarkerGroup(("id", "ms"), "Latin", {("jv",): "ora"})
+
+
+def test_marker_groups_use_known_codes_and_scripts() -> None:
+    for group in MARKER_GROUPS:
+        assert set(group.languages) <= set(LANGUAGE_CODES)
+        assert group.script in {"Latin", "Cyrillic", "Devanagari"}
 
 
 def decide(rows: list[dict], config: LanguageConfig | None = None) -> list[str | None]:
@@ -194,3 +281,5 @@ def test_describe_names_backends() -> None:
     described = LanguageCheck().describe()
     assert described["identifier"]["languages_covered"] >= 90
     assert "py3langid" in described["identifier"]["first_model"]
+    assert "bs/hr/sr" in described["identifier"]["marker_groups"]
+    assert described["identifier"]["blend"] == {"below": 0.5, "weight": 0.3}
