@@ -35,7 +35,7 @@ from synthembed.errors import FatalProviderError, ProviderError, RetryableError
 from synthembed.gen.budget import Reservation
 from synthembed.gen.plan import RequestSpec
 from synthembed.gen.providers.base import ChatRequest
-from synthembed.gen.providers.batch import BatchAPI, ItemResult, batch_api
+from synthembed.gen.providers.batch import BatchAPI, BatchDeferred, ItemResult, batch_api
 from synthembed.gen.runner import Runner, _backoff
 
 
@@ -258,6 +258,10 @@ class BatchRunner(Runner):
                 continue
             try:
                 results = await self.api.results(batch.provider_id)
+            except BatchDeferred as exc:
+                # nothing ran: its requests go again in a later batch without using up their retries
+                await self._collect(batch, {}, not_run=str(exc))
+                continue
             except RetryableError:
                 continue
             except FatalProviderError as exc:
@@ -268,10 +272,18 @@ class BatchRunner(Runner):
             if self._fatal is not None:
                 return
 
-    async def _collect(self, batch: _OpenBatch, results: dict[str, ItemResult]) -> None:
+    async def _collect(
+        self, batch: _OpenBatch, results: dict[str, ItemResult], not_run: str | None = None
+    ) -> None:
+        """Record an ended batch's results; ``not_run``: the provider refused it whole, for now."""
         s = self.stats
         spent_micros = spent_tokens = 0
         for rid, (attempt_id, _, _) in batch.items.items():
+            if not_run is not None:
+                self.store.finish_attempt(
+                    attempt_id, status="expired", cost_micros=0, billed_tokens=0, error=not_run
+                )
+                continue
             result = results.get(rid) or ItemResult("expired", error="not run before the batch ended")
             reasks, errors = self._counts.get(rid, (0, 0))
             response = result.response

@@ -300,3 +300,20 @@ def test_an_old_store_gains_the_new_columns(tmp_path):
         assert store.spend().micros == 3
         store.start_attempt("r2", "generate", "sts", 10, 10, batch_id="b")
         assert store.batch_attempts("b") == {"r2": (2, 10, 10)}
+
+
+def test_a_batch_refused_for_queued_tokens_goes_again_later(tmp_path):
+    """OpenAI fails a batch whose prompt tokens exceed the model's queue; its items wait and go again."""
+    with FakeProviderServer(FakeProviderConfig(seed=3, openai_batch_enqueued_tokens=1)) as server:
+
+        def lift_limit() -> None:
+            while not server.stats.batch.created["openai"]:
+                time.sleep(0.001)
+            time.sleep(0.2)
+            server.config.openai_batch_enqueued_tokens = None
+
+        threading.Thread(target=lift_limit, daemon=True).start()
+        result = run(recipe(server, examples={"sts": 6}), tmp_path / "run")
+    assert result.status == "complete", result.message
+    assert rows(tmp_path / "run", "SELECT COUNT(*) FROM attempts WHERE status='expired'")[0][0] >= 6
+    assert len(example_ids(tmp_path / "run")) == 6

@@ -32,6 +32,10 @@ from synthembed.gen.providers.remote import (
 ItemKind = Literal["ok", "error", "expired", "invalid", "billing"]
 
 
+class BatchDeferred(RetryableError):
+    """The provider refused a whole batch for now (its queue is full): nothing ran or was billed."""
+
+
 @dataclass
 class ItemResult:
     kind: ItemKind
@@ -130,6 +134,9 @@ class OpenAIBatches:
             b = await self.client.batches.retrieve(batch_id)
         out: dict[str, ItemResult] = {}
         if b.status == "failed" and b.errors and b.errors.data:
+            if all(e.code == "token_limit_exceeded" for e in b.errors.data):
+                # too many tokens queued for the model: nothing ran; the items go again later
+                raise BatchDeferred(f"openai: batch {batch_id} refused: the model's batch queue is full")
             # the input file failed validation: nothing ran, and sending the same file again will not help
             why = "; ".join(
                 f"line {e.line}: {e.message}" if e.line else str(e.message) for e in b.errors.data
