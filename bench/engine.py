@@ -4,6 +4,7 @@
     python bench/engine.py faults      # the same with 5% injected 500s: every request must complete
     python bench/engine.py overhead    # no limit, 50 ms latency: completed requests per second
     python bench/engine.py memory      # 200,000 requests: peak RSS of the generating process
+    python bench/engine.py batch       # 100,000 requests in batch mode: wall time and peak RSS
     python bench/engine.py all
 
 The client is the real runner (official OpenAI SDK on aiohttp, SQLite store, budget, limiter); the
@@ -28,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from synthembed.gen.batch import BatchRunner  # noqa: E402
 from synthembed.gen.runner import Runner  # noqa: E402
 from synthembed.recipe import parse_recipe  # noqa: E402
 
@@ -54,7 +56,14 @@ class Server:
         self.proc.wait(10)
 
 
-def run_once(url: str, n: int, concurrency: int, rpm: float | None = None, max_retries: int = 8) -> dict:
+def run_once(
+    url: str,
+    n: int,
+    concurrency: int,
+    rpm: float | None = None,
+    max_retries: int = 8,
+    batch: dict | None = None,
+) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix="synthembed-bench-"))
     recipe = parse_recipe(
         {
@@ -69,13 +78,14 @@ def run_once(url: str, n: int, concurrency: int, rpm: float | None = None, max_r
                 "max_output_tokens": 1024,
                 "timeout_s": 30,
                 "max_retries": max_retries,
+                **({"mode": "batch", "batch": batch} if batch else {}),
             },
             "examples": {"sts": n},
             "languages": {"scheme": "explicit", "weights": {"en": 1}},
         }
     )
     os.environ["OPENAI_API_KEY"] = "test-key"
-    runner = Runner(recipe, run_dir)
+    runner = (BatchRunner if batch else Runner)(recipe, run_dir)
     t0 = time.perf_counter()
     result = asyncio.run(runner.run())
     wall = time.perf_counter() - t0
@@ -177,9 +187,28 @@ def bench_memory(n: int = 200_000) -> None:
     )
 
 
+def bench_batch(n: int = 100_000) -> None:
+    """Batch mode at scale: submit, poll and collect ``n`` requests in batches of 20,000."""
+    server = Server()
+    try:
+        control = json.dumps({"batch_item_s": 0.0, "batch_validating_s": 0.01}).encode()
+        urllib.request.urlopen(urllib.request.Request(server.url + "/_control", control, method="POST"))
+        out = run_once(server.url, n, concurrency=1, batch={"max_requests": 20_000, "poll_interval_s": 0.5})
+        stats = server.stats()
+    finally:
+        server.stop()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    submitted = stats["batch"]["submitted"]["openai"]
+    print(
+        f"[batch] {n:,} requests through the Batches API (fake server, instant items): completed "
+        f"{out['done']:,} in {out['wall_s']:.0f} s, {stats['batch']['created']['openai']} batches, "
+        f"{max(submitted.values())} submission(s) per item at most; peak RSS {rss:.0f} MB"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("which", choices=["ratelimit", "faults", "overhead", "memory", "all"])
+    parser.add_argument("which", choices=["ratelimit", "faults", "overhead", "memory", "batch", "all"])
     parser.add_argument("--memory-requests", type=int, default=200_000)
     args = parser.parse_args()
     if args.which in ("ratelimit", "all"):
@@ -190,6 +219,8 @@ def main() -> None:
         bench_overhead()
     if args.which in ("memory", "all"):
         bench_memory(args.memory_requests)
+    if args.which in ("batch", "all"):
+        bench_batch()
 
 
 if __name__ == "__main__":

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import secrets
 import time
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
 from synthembed.errors import FatalProviderError, ProviderError, RetryableError
@@ -73,12 +75,9 @@ class BatchRunner(Runner):
         self._wake = asyncio.Event()
         self._submit_failures = 0
         self.stats.phase = "batch"
-        self._ready()  # counts what is finished; maps pending request ids to their specs
         await self._recover()
         while self._stop is None:
-            ready = self._ready()
-            if ready:
-                await self._submit(ready)
+            ready = await self._submit()
             if not self._open:
                 if not ready or self._stop is not None:
                     break
@@ -97,47 +96,61 @@ class BatchRunner(Runner):
             )
 
     # -- what to send ----------------------------------------------------------------------------
-    def _ready(self) -> list[tuple[RequestSpec, str | None]]:
-        """Unfinished requests that can be sent now, in plan order; fills ``self._items``."""
+    def _unfinished(self) -> Iterator[tuple[str, RequestSpec, str | None]]:
+        """(request id, spec, task) of every request that can be sent now, in plan order.
+
+        Walking it to the end recounts the finished requests for the display; it holds nothing
+        in memory, so a plan of any size costs the same.
+        """
         for step in self.stats.steps.values():
             step.done = step.ok = step.rejected = step.failed = 0
-        pending = {rid for b in self._open.values() for rid in b.items}
-        self._items: dict[str, tuple[RequestSpec, str | None]] = {}
-        ready = []
-        for spec, task in [*self._brainstorm_items(), *self._generate_items()]:
+        for spec, task in itertools.chain(self._brainstorm_items(), self._generate_items()):
             rid = spec.request_id(task)
-            self._items[rid] = (spec, task)
             if rid in self._given_up:
                 self.stats.steps[spec.step].failed += 1
-            elif rid not in pending:
-                ready.append((spec, task))
-        return ready
+                continue
+            yield rid, spec, task
 
-    async def _submit(self, ready: list[tuple[RequestSpec, str | None]]) -> None:
-        queue = list(ready)
-        while queue and self._stop is None:
+    def _lookup(self, ids: Collection[str]) -> dict[str, tuple[RequestSpec, str | None]]:
+        """The specs (and tasks) of these request ids, where the plan still has them."""
+        return {rid: (spec, task) for rid, spec, task in self._unfinished() if rid in ids}
+
+    async def _submit(self) -> bool:
+        """Submit every ready request not in an open batch, in batches that fit the limits and
+        the budget; whether any request was ready."""
+        pending = {rid for b in self._open.values() for rid in b.items}
+        ready = (item for item in self._unfinished() if item[0] not in pending)
+        any_ready = False
+        carry: tuple[str, RequestSpec, str | None] | None = None
+        while self._stop is None:
             chunk: list[_Item] = []
             lines: list[bytes] = []
             size = micros = tokens = 0
-            for spec, task in queue:
-                if len(chunk) >= self.max_requests:
-                    break
+            cut_by_budget = False
+            for rid, spec, task in itertools.chain([carry] if carry else [], ready):
+                any_ready = True
+                carry = None
                 request = self._request(spec, task)
                 _, m, t = self._reservation(request, batch=True)
                 line = self.api.line(request)
-                if size + len(line) > self.api.max_bytes:
-                    break
-                if not self.budget.fits_now(micros + m, tokens + t):
+                full = len(chunk) >= self.max_requests or size + len(line) > self.api.max_bytes
+                cut_by_budget = not full and not self.budget.fits_now(micros + m, tokens + t)
+                if full or cut_by_budget:
+                    carry = (rid, spec, task)
                     break
                 chunk.append(_Item(spec, task, request, m, t))
                 lines.append(line)
                 size, micros, tokens = size + len(line), micros + m, tokens + t
             if not chunk:
-                if not self._open:
+                if carry is not None and not self._open:
                     self._halt("budget", self.budget.exhausted_message())
-                return  # the open batches' settlements may make room
-            queue = queue[len(chunk) :]
+                break  # nothing left, or the open batches' settlements may make room
             await self._submit_one(chunk, lines, micros, tokens)
+            if carry is None or cut_by_budget:
+                break  # all submitted, or wait for the open batches to settle and free room
+        for _ in ready:  # walk to the end so the display's counts are complete
+            pass
+        return any_ready
 
     async def _submit_one(self, chunk: list[_Item], lines: list[bytes], micros: int, tokens: int) -> None:
         local_id = f"sb-{int(time.time())}-{secrets.token_hex(4)}"
@@ -278,6 +291,7 @@ class BatchRunner(Runner):
         """Record an ended batch's results; ``not_run``: the provider refused it whole, for now."""
         s = self.stats
         spent_micros = spent_tokens = 0
+        items = self._lookup(batch.items) if not_run is None else {}
         for rid, (attempt_id, _, _) in batch.items.items():
             if not_run is not None:
                 self.store.finish_attempt(
@@ -296,7 +310,7 @@ class BatchRunner(Runner):
                 s.input_tokens += response.input_tokens
                 s.output_tokens += response.output_tokens
                 s.recent.append(time.monotonic())
-                item = self._items.get(rid)
+                item = items.get(rid)
                 if item is None:
                     continue  # no longer in the plan (recipe changed): usage recorded, nothing to parse
                 spec, task = item
@@ -312,7 +326,7 @@ class BatchRunner(Runner):
                 self._halt("fatal", result.error or "billing error")
                 self._fatal = FatalProviderError(result.error or "billing error")
                 continue
-            item = self._items.get(rid)
+            item = items.get(rid)
             if item is None:
                 continue
             spec, task = item
