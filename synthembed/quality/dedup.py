@@ -131,8 +131,9 @@ class MinHashDeduplicator(Check):
             valid = ~dropped
             if f == "positive":
                 valid &= np.isin(task_types, list(self._positive_types))
-            texts = normalize_for_matching(batch.column(f))
-            sigs, shingles, offsets = self.hasher.signatures_and_shingles(texts, self._modes(batch, f))
+            sigs, shingles, offsets = self.hasher.signatures_and_shingles(
+                batch.column(f), self._modes(batch, f), normalize=True
+            )
             matches, stored[f] = index.add_batch(ids, sigs, shingles=(shingles, offsets), valid=valid)
             for i, match in enumerate(matches):
                 if match is not None and not dropped[i]:
@@ -206,8 +207,9 @@ class TaskDeduplicator:
             keys = pa.array([f"{task_type}#{len(seen) + j}" for j in range(len(rows))])
             seen.extend(texts)
             modes = np.full(len(rows), CHAR, np.int8)
-            norm = normalize_for_matching(pa.array(texts, pa.string()))
-            sigs, shingles, offsets = self.hasher.signatures_and_shingles(norm, modes)
+            sigs, shingles, offsets = self.hasher.signatures_and_shingles(
+                pa.array(texts, pa.string()), modes, normalize=True
+            )
             empty = [not t.strip() for t in texts]
             matches, _ = index.add_batch(keys, sigs, shingles=(shingles, offsets), valid=~np.asarray(empty))
             for j, (i, match) in enumerate(zip(rows, matches, strict=True)):

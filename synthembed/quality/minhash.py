@@ -9,18 +9,27 @@ Signatures
     error has mean 0.01 and standard deviation 0.99 (binomial: 0 and 1), and the estimates agree
     with exact Jaccard and with datasketch's (``tests/quality/test_minhash.py``).
 
+    One kernel goes from a text's UTF-8 bytes in the Arrow buffer to its signature: with
+    ``normalize=True`` it also does ``normalize_for_matching``'s work, code point by code point
+    through :func:`~synthembed.quality.shingles.fold_table`, and hands the few texts that need
+    whole-text NFKC back to it. A batch is cut into slices that threads hash in parallel (the
+    kernels release the GIL); each text is hashed on its own, so the number of threads changes
+    nothing in the result.
+
 Index
-    ``bands`` x ``rows`` LSH over the signature. Each band's values hash to a 64-bit key that goes
-    into one open-addressing table (linear probing, several entries per key allowed) holding
-    ``(key, document)``. A query collects the documents that share a band, then verifies each
+    ``bands`` x ``rows`` LSH over the signature. Each band's values hash to a 64-bit key; one
+    open-addressing table (linear probing, several entries per key allowed) holds a 64-bit slot per
+    band of each document: the key's high 32 bits over the document number, at the first free slot
+    from the key's low bits. A query collects the documents that share a band, then verifies each
     candidate against the threshold: by default with the exact Jaccard similarity of the two
     documents' shingle sets (kept as 32-bit hashes), or, with ``verify="signature"``, with
     the estimate from the full signatures.
 
-    Memory per indexed document: the band keys (``8 * bands`` bytes) and table slots (at most half
-    full, ``2 * 12 * bands`` bytes), plus 4 bytes per shingle (exact) or ``4 * num_perm``
-    bytes (signature). With the defaults (18 bands) and 200-word documents that is about
-    1.4 KiB per document, 1.3 GiB per million; queries of ten words need a third of it.
+    Memory per indexed document: the band keys (``8 * bands`` bytes, for saving and for growing
+    the table) and table slots (at most half full, ``2 * 8 * bands`` bytes), plus 4 bytes per
+    shingle (exact) or ``4 * num_perm`` bytes (signature). With the defaults (18 bands) and
+    200-word documents that is about 1.2 KiB per document, 1.16 GiB per million (arrays grow by
+    doubling, so more is allocated); queries of ten words need a third of it.
 
 The streaming decision is greedy: an incoming document is compared with the documents already
 kept (earlier batches, earlier rows of its batch, earlier releases), never with dropped ones.
@@ -28,20 +37,33 @@ kept (earlier batches, earlier rows of its batch, earlier releases), never with 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from numba import njit, prange, uint32
+from numba import njit, uint32
 
 from synthembed.errors import ConfigError
-from synthembed.quality.shingles import CHAR, FNV_OFFSET, FNV_PRIME, mix64, shingle_hash, tokenize
-from synthembed.quality.text import as_string_array, utf8_buffers
+from synthembed.quality.shingles import (
+    CHAR,
+    FNV_OFFSET,
+    FNV_PRIME,
+    FoldTable,
+    fold_table,
+    fold_tokenize,
+    mix64,
+    shingle_hash,
+    tokenize,
+)
+from synthembed.quality.text import as_string_array, normalize_for_matching, utf8_buffers
 
 #: Bumped whenever signatures would come out differently (tokens, hashing, normalisation).
 HASH_SCHEME = "fnv1a-shingle/xor-mul-xorshift32/nfkc-lower/v1"
@@ -80,57 +102,95 @@ def permutation_seeds(num_perm: int, seed: int) -> np.ndarray:
     return np.stack([seeds, mults]).astype(np.uint32)
 
 
-@njit(inline="always")
-def _permute_min(x, seeds, sig):
+@njit(cache=True, nogil=True, boundscheck=False)
+def _min_permutations(xs, lo, hi, seeds, sig):
+    """``sig[j]``: the least of permutation ``j`` over ``xs[lo:hi]`` (all ones when empty). The
+    inner loop runs over the permutations, 32-bit lanes that LLVM vectorises."""
     s15 = uint32(15)
-    for j in range(seeds.shape[1]):
-        v = uint32(uint32(x ^ seeds[0, j]) * seeds[1, j])
-        v = uint32(v ^ uint32(v >> s15))
-        sig[j] = min(sig[j], v)
+    sig[:] = uint32(0xFFFFFFFF)
+    for i in range(lo, hi):
+        x = xs[i]
+        for j in range(seeds.shape[1]):
+            v = uint32(uint32(x ^ seeds[0, j]) * seeds[1, j])
+            sig[j] = min(sig[j], uint32(v ^ uint32(v >> s15)))
 
 
-@njit(cache=True, parallel=True, boundscheck=False)
-def _signatures_and_shingles(data, offsets, modes, k_word, k_char, seeds):  # pragma: no cover - numba
-    """Signatures plus each text's 32-bit shingle hashes, written at the text's byte offset in
-    ``flat`` (a text has at most one shingle per byte, plus one). They stay unsorted: only the rare
-    candidate pairs need them as sets, so sorting waits for verification."""
-    n = len(offsets) - 1
-    num_perm = seeds.shape[1]
-    out = np.empty((n, num_perm), dtype=np.uint32)
-    flat = np.empty(offsets[n] - offsets[0] + n, dtype=np.uint32)
-    counts = np.zeros(n, dtype=np.int64)
-    for d in prange(n):
+@njit(cache=True, nogil=True, boundscheck=False)
+def _hash_texts(
+    data, offsets, modes, k_word, k_char, seeds, fold, sigs, flat, counts, first, last
+):  # pragma: no cover - numba
+    """Signatures of texts ``first:last`` into ``sigs``, and their 32-bit shingle hashes into
+    ``flat`` at each text's byte offset (a text has at most one shingle per byte, plus one), their
+    number into ``counts``. The shingles stay unsorted: only the rare candidate pairs need them as
+    sets, so sorting waits for verification.
+
+    With a ``fold`` table (:func:`~synthembed.quality.shingles.fold_table`) the texts are raw and
+    normalised on the way; a text that needs whole-text normalisation gets ``counts`` -1."""
+    folding = len(fold[0]) > 0
+    longest = 0
+    for d in range(first, last):
+        longest = max(longest, offsets[d + 1] - offsets[d])
+    tokens = np.empty(longest + 1, dtype=np.uint64)
+    for d in range(first, last):
         start = offsets[d]
         end = offsets[d + 1]
         base = start - offsets[0] + d
-        tokens = np.empty(end - start + 1, dtype=np.uint64)
         char_mode = modes[d] == CHAR
-        nt = tokenize(data, start, end, char_mode, tokens)
-        k = k_char if char_mode else k_word
-        sig = np.full(num_perm, uint32(0xFFFFFFFF), dtype=np.uint32)
+        room = tokens[: end - start + 1]
+        if folding:
+            nt = fold_tokenize(data, start, end, char_mode, fold, room)
+        else:
+            nt = tokenize(data, start, end, char_mode, room)
+        ns = 0
         if nt > 0:
-            kk = min(k, nt)
+            kk = min(k_char if char_mode else k_word, nt)
             ns = nt - kk + 1
             for i in range(ns):
-                x = uint32(shingle_hash(tokens, i, kk) >> np.uint64(32))
-                flat[base + i] = x
-                _permute_min(x, seeds, sig)
-            counts[d] = ns
-        out[d] = sig
-    return out, flat, counts
+                flat[base + i] = uint32(shingle_hash(tokens, i, kk) >> np.uint64(32))
+        counts[d] = ns if nt >= 0 else -1
+        _min_permutations(flat, base, base + ns, seeds, sigs[d])
 
 
-@njit(cache=True)
-def _compact(flat, offsets, counts):  # pragma: no cover - numba
-    n = len(counts)
-    out_off = np.zeros(n + 1, dtype=np.int64)
-    for d in range(n):
-        out_off[d + 1] = out_off[d] + counts[d]
-    out = np.empty(out_off[n], dtype=np.uint32)
-    for d in range(n):
-        base = offsets[d] - offsets[0] + d
-        out[out_off[d] : out_off[d + 1]] = flat[base : base + counts[d]]
-    return out, out_off
+@njit(cache=True, nogil=True)
+def _compact(flat, offsets, counts, rows, out_off, out, first, last):  # pragma: no cover - numba
+    """Text ``i``'s shingles, from its byte offset in ``flat``, to row ``rows[i]`` of ``out``."""
+    for i in range(first, last):
+        if counts[i] > 0:
+            base = offsets[i] - offsets[0] + i
+            at = out_off[rows[i]]
+            out[at : at + counts[i]] = flat[base : base + counts[i]]
+
+
+_NO_FOLD = FoldTable(
+    *(np.zeros(0, t) for t in (np.int32, np.int32, np.uint8, np.uint8, np.int32, np.int32, np.int64))
+)
+
+
+def _ranges(n: int, threads: int, smallest: int = 128) -> list[tuple[int, int]]:
+    """Contiguous slices of ``range(n)`` for ``threads`` workers: a few per worker, so that one
+    slowed down by other work on its core does not hold up the rest."""
+    parts = max(1, min(4 * threads if threads > 1 else 1, n // smallest))
+    bounds = np.linspace(0, n, parts + 1).astype(int)
+    return [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _run(kernel, args: tuple, n: int, threads: int) -> None:
+    """``kernel(*args, first, last)`` over slices of ``range(n)`` on ``threads`` threads (the
+    kernels release the GIL); each slice writes its own rows, so the result is the same for any
+    number of threads."""
+    ranges = _ranges(n, threads)
+    if threads <= 1 or len(ranges) <= 1:
+        for first, last in ranges:
+            kernel(*args, first, last)
+        return
+    pool = _POOLS.get(threads)
+    if pool is None:
+        pool = _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="minhash")
+    for future in [pool.submit(kernel, *args, first, last) for first, last in ranges]:
+        future.result()
 
 
 @dataclass(frozen=True)
@@ -145,33 +205,82 @@ class MinHashParams:
 
 
 class MinHasher:
-    """Computes MinHash signatures of normalised texts.
+    """Computes MinHash signatures of texts, raw or normalised.
+
+    Args:
+        params: permutations, seed and shingle sizes.
+        threads: threads to hash on (the kernels release the GIL); default
+            ``numba.get_num_threads()`` at each call. The results do not depend on it.
 
     Example::
 
         hasher = MinHasher(MinHashParams(num_perm=128))
-        sigs = hasher.signatures(["the quick brown fox jumps over", ...], modes)
+        sigs = hasher.signatures(["The quick brown fox jumps over", ...], modes, normalize=True)
     """
 
-    def __init__(self, params: MinHashParams = MinHashParams()) -> None:
+    def __init__(self, params: MinHashParams = MinHashParams(), threads: int | None = None) -> None:
         self.params = params
+        self.threads = threads
         self.seeds = permutation_seeds(params.num_perm, params.seed)
 
-    def signatures(self, texts: pa.Array | Sequence[str], modes: np.ndarray) -> np.ndarray:
+    def signatures(
+        self, texts: pa.Array | Sequence[str], modes: np.ndarray, normalize: bool = False
+    ) -> np.ndarray:
         """``(n, num_perm)`` uint32 signatures; a text without tokens gets all ``0xFFFFFFFF``."""
-        return self.signatures_and_shingles(texts, modes)[0]
+        return self.signatures_and_shingles(texts, modes, normalize)[0]
 
     def signatures_and_shingles(
-        self, texts: pa.Array | Sequence[str], modes: np.ndarray
+        self, texts: pa.Array | Sequence[str], modes: np.ndarray, normalize: bool = False
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Signatures, and each text's 32-bit shingle hashes (flat, with offsets; repeats kept)."""
-        data, offsets = utf8_buffers(as_string_array(texts))
+        """Signatures, and each text's 32-bit shingle hashes (flat, with offsets; repeats kept).
+
+        Args:
+            texts: texts normalised by :func:`~synthembed.quality.text.normalize_for_matching`,
+                or raw texts with ``normalize=True``.
+            modes: per text, WORD or CHAR shingles (:func:`~synthembed.quality.shingles.shingle_modes`).
+            normalize: normalise in the hashing kernel, code point by code point: the same
+                result as ``normalize_for_matching`` first, without its passes over the texts.
+                The few texts that need whole-text NFKC (see
+                :func:`~synthembed.quality.shingles.fold_table`) go through it.
+
+        Returns:
+            ``(signatures, shingles, offsets)``: text ``i``'s shingle hashes are
+            ``shingles[offsets[i]:offsets[i + 1]]``, in text order.
+        """
+        texts = as_string_array(texts)
+        modes = np.asarray(modes, np.int8)
+        sigs, flat, offsets, counts = self._hash(texts, modes, fold_table() if normalize else _NO_FOLD)
+        lengths = np.maximum(counts, 0)
+        slow = np.flatnonzero(counts < 0)
+        if len(slow):
+            normalized = normalize_for_matching(texts.take(pa.array(slow)))
+            slow_sigs, slow_flat, slow_offsets, slow_counts = self._hash(normalized, modes[slow], _NO_FOLD)
+            sigs[slow] = slow_sigs
+            lengths[slow] = slow_counts
+        out_off = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=out_off[1:])
+        shingles = np.empty(out_off[-1], dtype=np.uint32)
+        rows = np.arange(len(counts))
+        _run(_compact, (flat, offsets, counts, rows, out_off, shingles), len(counts), self._threads())
+        if len(slow):
+            _compact(slow_flat, slow_offsets, slow_counts, slow, out_off, shingles, 0, len(slow))
+        return sigs, shingles, out_off
+
+    def _threads(self) -> int:
+        return self.threads or numba.get_num_threads()
+
+    def _hash(
+        self, texts: pa.Array, modes: np.ndarray, fold: FoldTable
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        data, offsets = utf8_buffers(texts)
+        n = len(offsets) - 1
+        sigs = np.empty((n, self.params.num_perm), dtype=np.uint32)
+        flat = np.empty(offsets[n] - offsets[0] + n, dtype=np.uint32)
+        counts = np.zeros(n, dtype=np.int64)
         p = self.params
-        sigs, flat, counts = _signatures_and_shingles(
-            data, offsets, np.asarray(modes, np.int8), p.word_shingle_size, p.char_shingle_size, self.seeds
-        )
-        shingles, shingle_offsets = _compact(flat, offsets, counts)
-        return sigs, shingles, shingle_offsets
+        args = (data, offsets, modes, p.word_shingle_size, p.char_shingle_size, self.seeds, fold)
+        _run(_hash_texts, (*args, sigs, flat, counts), n, self._threads())
+        return sigs, flat, offsets, counts
 
 
 def estimate_jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -196,21 +305,28 @@ def _band_keys(sigs, bands, rows):  # pragma: no cover - numba
     return keys
 
 
+_LOW32 = np.uint64(0xFFFFFFFF)
+
+#: Bytes per slot of the LSH table.
+SLOT_BYTES = 8
+
+
 @njit(cache=True)
-def _table_insert(table_keys, table_docs, keys, doc):  # pragma: no cover - numba
-    mask = np.uint64(table_keys.shape[0] - 1)
+def _table_insert(table, keys, doc):  # pragma: no cover - numba
+    """One slot per band: the key's high 32 bits over ``doc + 1`` (0 is an empty slot; documents
+    up to 2^32 - 2), at the first free slot from the key's low bits."""
+    mask = np.uint64(table.shape[0] - 1)
     for b in range(keys.shape[0]):
         slot = keys[b] & mask
-        while table_keys[slot] != 0:
+        while table[slot] != 0:
             slot = (slot + np.uint64(1)) & mask
-        table_keys[slot] = keys[b]
-        table_docs[slot] = doc
+        table[slot] = (keys[b] & ~_LOW32) | np.uint64(doc + 1)
 
 
 @njit(cache=True)
-def _insert_all(table_keys, table_docs, keys, first):  # pragma: no cover - numba
+def _insert_all(table, keys, first):  # pragma: no cover - numba
     for d in range(keys.shape[0]):
-        _table_insert(table_keys, table_docs, keys[d], first + d)
+        _table_insert(table, keys[d], first + d)
 
 
 @njit
@@ -236,8 +352,7 @@ def exact_jaccard(a, b):  # pragma: no cover - numba
 
 @njit(cache=True)
 def _query_insert(
-    table_keys,
-    table_docs,
+    table,
     alive,
     n_stored,
     keys,
@@ -262,7 +377,7 @@ def _query_insert(
     n = keys.shape[0]
     num_perm = sigs.shape[1]
     need = math.ceil(threshold * num_perm - 1e-9)
-    mask = np.uint64(table_keys.shape[0] - 1)
+    mask = np.uint64(table.shape[0] - 1)
     matched = np.full(n, -1, dtype=np.int64)
     stored_at = np.full(n, -1, dtype=np.int64)
     for d in range(n):
@@ -271,10 +386,14 @@ def _query_insert(
         best = -1
         for b in range(keys.shape[1]):
             key = keys[d, b]
+            high = key & ~_LOW32
             slot = key & mask
-            while table_keys[slot] != 0 and best < 0:
-                other = table_docs[slot]
-                if table_keys[slot] == key and alive[other]:
+            while table[slot] != 0 and best < 0:
+                entry = table[slot]
+                other = np.int64(entry & _LOW32) - 1
+                # equal high bits, and a slot on the key's probe path: the same key but for a
+                # chance of 2^-32 or so, which verification catches
+                if (entry & ~_LOW32) == high and alive[other]:
                     if exact:
                         sim = exact_jaccard(
                             q_sh[q_off[d] : q_off[d + 1]], sh_store[sh_off[other] : sh_off[other + 1]]
@@ -301,7 +420,7 @@ def _query_insert(
             else:
                 sig_store[n_stored] = sigs[d]
             alive[n_stored] = True
-            _table_insert(table_keys, table_docs, keys[d], n_stored)
+            _table_insert(table, keys[d], n_stored)
             stored_at[d] = n_stored
             n_stored += 1
     return matched, stored_at, n_stored, sh_used
@@ -369,8 +488,7 @@ class MinHashIndex:
         self._sh = np.zeros(1 << 16 if verify == "exact" else 0, dtype=np.uint32)
         self._sh_off = np.zeros(1025, dtype=np.int64)
         self._sh_used = 0
-        self._table_keys = np.zeros(1 << 12, dtype=np.uint64)
-        self._table_docs = np.zeros(1 << 12, dtype=np.int32)
+        self._table = np.zeros(1 << 12, dtype=np.uint64)  # see _table_insert
         self._ids: list[pa.Array] = []
         self._id_starts: list[int] = []
         self._sources: list[tuple[int, str]] = []  # (first index, source label), in order
@@ -404,8 +522,7 @@ class MinHashIndex:
             self._sigs,
             self._sh,
             self._sh_off,
-            self._table_keys,
-            self._table_docs,
+            self._table,
         )
         return sum(a.nbytes for a in arrays)
 
@@ -419,11 +536,10 @@ class MinHashIndex:
                 self._sigs = _grow(self._sigs, self._alive.shape[0])
         if self.verify == "exact":
             self._sh = _grow(self._sh, self._sh_used + shingles)
-        if 2 * needed * self.bands > self._table_keys.shape[0]:
+        if 2 * needed * self.bands > self._table.shape[0]:
             size = 1 << max(12, math.ceil(math.log2(4 * needed * self.bands)))
-            self._table_keys = np.zeros(size, dtype=np.uint64)
-            self._table_docs = np.zeros(size, dtype=np.int32)
-            _insert_all(self._table_keys, self._table_docs, self._keys[: self._n], 0)
+            self._table = np.zeros(size, dtype=np.uint64)
+            _insert_all(self._table, self._keys[: self._n], 0)
 
     def add_batch(
         self,
@@ -463,8 +579,7 @@ class MinHashIndex:
         keys = _band_keys(signatures, self.bands, self.rows)
         start = self._n
         matched, stored_at, self._n, self._sh_used = _query_insert(
-            self._table_keys,
-            self._table_docs,
+            self._table,
             self._alive,
             self._n,
             keys,
@@ -570,7 +685,7 @@ class MinHashIndex:
         self._keys[start : start + count] = keys
         self._alive[start : start + count] = True
         self._n += count
-        _insert_all(self._table_keys, self._table_docs, keys, start)
+        _insert_all(self._table, keys, start)
         self._ids.append(as_string_array(ids))
         self._id_starts.append(start)
         self._sources.append((start, label or path.parent.parent.name or str(path)))

@@ -110,8 +110,9 @@ def cluster_of(row_id: str) -> str:
     return row_id.split("-")[0]
 
 
-def run_all(rows: list[dict]) -> list[str]:
+def run_all(rows: list[dict], threads: int | None = None) -> list[str]:
     exact, near = ExactDeduplicator(), MinHashDeduplicator()
+    near.hasher.threads = threads
     batch = to_batch(rows)
     return near(exact(batch)).column("id").to_pylist()
 
@@ -152,3 +153,11 @@ def test_filtering_twice_changes_nothing(copies: list[int], seed: int) -> None:
     kept = set(run_all(rows))
     again = run_all([r for r in rows if r["id"] in kept])
     assert set(again) == kept
+
+
+@relaxed
+@given(st.lists(st.integers(1, 3), min_size=260, max_size=300), st.integers(0, 10_000))
+def test_kept_set_does_not_depend_on_threads(copies: list[int], seed: int) -> None:
+    # at least 256 rows: the hasher cuts each field into several slices
+    rows = cluster_rows(len(copies), copies, seed)
+    assert run_all(rows, threads=1) == run_all(rows, threads=3)

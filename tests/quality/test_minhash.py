@@ -8,6 +8,8 @@ import random
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from synthembed.errors import ConfigError
 from synthembed.quality.minhash import (
@@ -18,7 +20,7 @@ from synthembed.quality.minhash import (
     choose_banding,
     estimate_jaccard,
 )
-from synthembed.quality.shingles import CHAR, WORD, shingle_hashes, shingle_modes
+from synthembed.quality.shingles import CHAR, FOLD_LIMIT, WORD, shingle_hashes, shingle_modes
 from synthembed.quality.text import normalize_for_matching
 
 VOCAB = [f"w{i}" for i in range(5000)]
@@ -140,6 +142,66 @@ def test_fused_shingles_match_the_shingle_kernel() -> None:
     for i in range(3):
         expected = (ref[ref_off[i] : ref_off[i + 1]] >> np.uint64(32)).astype(np.uint32)
         assert shingles[offsets[i] : offsets[i + 1]].tolist() == expected.tolist()
+
+
+# --- normalisation inside the kernel --------------------------------------------------------------
+
+
+def assert_same_as_normalising_first(texts: list[str] | pa.Array, mode: int, hasher: MinHasher) -> None:
+    texts = pa.array(texts, pa.string()) if isinstance(texts, list) else texts
+    modes = np.full(len(texts), mode, np.int8)
+    expected = hasher.signatures_and_shingles(normalize_for_matching(texts), modes)
+    fused = hasher.signatures_and_shingles(texts, modes, normalize=True)
+    for name, a, b in zip(("signatures", "shingles", "offsets"), expected, fused, strict=True):
+        assert a.shape == b.shape and (a == b).all(), name
+
+
+def test_raw_texts_hash_as_normalised_ones() -> None:
+    # Arrow's lower case maps one code point to one: İ becomes i, a final Σ becomes σ.
+    texts = ["The ﬁne Ｃａｔ… costs ½ €, İstanbul ΣΟΦΙΑΣ", "the fine cat... costs 1⁄2 €, istanbul σοφιασ"]
+    sigs = MinHasher().signatures(texts, np.zeros(2, np.int8), normalize=True)
+    assert (sigs[0] == sigs[1]).all()
+    assert_same_as_normalising_first(texts, WORD, MinHasher())
+
+
+@pytest.mark.parametrize("mode", [WORD, CHAR])
+def test_kernel_normalisation_agrees_on_every_code_point(mode: int) -> None:
+    # Each code point after letters, twice, after a precomposed letter, after a mark, before a
+    # mark: where normalising it alone would differ from normalising the text, the kernel must
+    # give up and leave the text to normalize_for_matching.
+    astral = [0x10400, 0x1D400, 0x20000, 0x2A6DF, 0x30000, 0x3134A, 0x31350, 0xE0041, 0x10FFFF]
+    points = [c for c in range(0x80, FOLD_LIMIT) if not 0xD800 <= c < 0xE000] + astral
+    contexts = ("x{c}y", "A{c}{c}", "É{c}", "e\u0301{c}", "\u0915{c}\u0301")
+    texts = pa.array([ctx.format(c=chr(c)) for c in points for ctx in contexts])
+    assert_same_as_normalising_first(texts, mode, MinHasher(MinHashParams(num_perm=8)))
+
+
+# Letters that compose or change case, marks of several combining classes (some of them second
+# elements of compositions), compatibility characters, Hangul jamo and syllables, astral letters.
+TRICKY = list(
+    "aAeEkz09 .,-'\t\néÉèñüßẞİıΣσςﬁ½²™…ÅǅK"
+    "\u0300\u0301\u0308\u0316\u0323\u0327\u0344\u0345\u05b0\u05bc\u064e\u0651\u0654\u0655"
+    "\u093c\u094d\u09be\u09c7\u09d7\u0bbe\u0bc6\u0bd7\u0e38\u0e48\u0f73\u3099\u309a"
+    "\u0915\u0928\u0995\u0b92\u0e01\u304b\u30ab\u3131\u314f\u3133\u1100\u1161\u11a8\uac00\uac01"
+    "\uff21\uff41\u00a0\u3000\U00010400\U0001d400\U0001f130\U0001f600\U00020000\U0002f800"
+)
+tricky_text = st.lists(st.sampled_from(TRICKY) | st.characters(codec="utf-8"), max_size=24).map("".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(tricky_text, min_size=1, max_size=12), st.sampled_from([WORD, CHAR]))
+def test_kernel_normalisation_agrees_on_any_text(texts: list[str], mode: int) -> None:
+    assert_same_as_normalising_first(texts, mode, MinHasher(MinHashParams(num_perm=8)))
+
+
+def test_threads_do_not_change_the_results() -> None:
+    rng = random.Random(9)
+    texts = [t if i % 7 else t.upper() + " Ǆ\u0323\u0301" for i, t in enumerate(make_docs(1200, rng, 30))]
+    modes = np.array([WORD, CHAR] * 600, np.int8)
+    one = MinHasher(threads=1).signatures_and_shingles(texts, modes, normalize=True)
+    three = MinHasher(threads=3).signatures_and_shingles(texts, modes, normalize=True)
+    for a, b in zip(one, three, strict=True):
+        assert (a == b).all()
 
 
 @pytest.mark.parametrize("verify", ["exact", "signature"])
