@@ -5,7 +5,10 @@ the six task types, plus brainstorm requests. Each decoding method answers the s
 same seed. "parses" means valid JSON with exactly the requested keys and non-empty string values (a
 non-empty list of non-empty strings for brainstorm); "usable" also needs finish_reason "stop", as
 the runner drops answers that end with "length". tok/s counts output tokens over wall time, prompt
-prefill included; each method starts with a cold prefix cache.
+prefill included; each method starts with a cold prefix cache. The decoding thread's own split of
+the time (prefill, decode steps, waiting for requests) and its mean rows per forward pass follow
+each line. The machine's load average is printed first: on shared cores, compare figures taken
+together.
 
     HF_HUB_OFFLINE=1 python bench/local_provider.py [--generate 48] [--brainstorm 8] [--threads 2]
 """
@@ -14,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
+import os
 import random
 import statistics
 import time
@@ -22,7 +27,7 @@ from dataclasses import dataclass
 
 from synthembed.gen.prompts import templates_for
 from synthembed.gen.providers.base import ChatRequest, ChatResponse
-from synthembed.gen.providers.local import LocalConfig, LocalProvider
+from synthembed.gen.providers.local import DecodeStats, LocalConfig, LocalProvider
 from synthembed.gen.taxonomy import TASK_TYPE_NAMES, TASK_TYPES
 
 LANGUAGES = ("English", "English", "German", "French", "Spanish")
@@ -105,15 +110,36 @@ async def answer_all(provider: LocalProvider, requests: list[ChatRequest], concu
     )
 
 
-async def throughput(provider: LocalProvider, batch: int, rounds: int, max_tokens: int) -> float:
-    """Median output tokens/s of ``rounds`` rounds of ``batch`` concurrent generate requests."""
+async def throughput(batch: int, args: argparse.Namespace, method: str) -> tuple[float, str]:
+    """Median output tokens/s of ``rounds`` rounds of ``batch`` concurrent generate requests (a
+    provider with ``batch`` slots, its prefix cache warmed first), and its decoding thread's split."""
+    provider = LocalProvider(
+        LocalConfig(decoding=method, batch_size=batch, torch_threads=args.threads, seed=args.seed)
+    )
+    # One request per template first, so every prompt prefix is cached: steady state.
+    warm = [generate_request(i, random.Random(i), 48, 1.0) for i in range(len(TASK_TYPE_NAMES))]
+    await answer_all(provider, warm, batch)
+    before = dataclasses.replace(provider.stats)
     rng = random.Random(batch)
     rates = []
-    for r in range(rounds):
-        requests = [generate_request(r * batch + i, rng, max_tokens, 1.0) for i in range(batch)]
+    for r in range(args.rounds):
+        n = batch * args.requests_per_slot
+        requests = [generate_request(r * n + i, rng, args.tput_tokens, 1.0) for i in range(n)]
         outcome = await answer_all(provider, requests, batch)
         rates.append(outcome.tokens / outcome.seconds)
-    return statistics.median(rates)
+    split = split_text(provider.stats, before)
+    await provider.aclose()
+    return statistics.median(rates), split
+
+
+def split_text(stats: DecodeStats, before: DecodeStats | None = None) -> str:
+    b = before or DecodeStats()
+    steps, rows = stats.steps - b.steps, stats.row_steps - b.row_steps
+    return (
+        f"{steps} passes {stats.forward_s - b.forward_s:.1f} s, {rows / steps if steps else 0:.1f} rows/pass, "
+        f"prompt {stats.prefill_tokens - b.prefill_tokens} tok (prefixes {stats.prefix_s - b.prefix_s:.1f} s), "
+        f"sampling {stats.sample_s - b.sample_s:.1f} s, wait {stats.wait_s - b.wait_s:.1f} s"
+    )
 
 
 def row(label: str, o: Outcome) -> str:
@@ -125,19 +151,18 @@ def row(label: str, o: Outcome) -> str:
 
 async def run(args: argparse.Namespace) -> None:
     methods = args.methods.split(",")
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs")
     first = LocalProvider(LocalConfig(decoding=methods[0], torch_threads=args.threads, seed=args.seed))
     load_s = await first.load()
-    print(f"load: {load_s:.1f} s (GGUF dequantize + tokenizer), torch threads {args.threads}")
-    if args.rounds:
-        # One request per template first, so every prompt prefix is cached: steady state.
-        warm = [generate_request(i, random.Random(i), 48, 1.0) for i in range(len(TASK_TYPE_NAMES))]
-        await answer_all(first, warm, len(warm))
-        print(f"\ntokens/s, decoding={methods[0]}, generate prompts, max_tokens {args.tput_tokens}, median")
-        print(f"of {args.rounds} rounds, prefix cache warm")
-        for batch in (1, 4, 8):
-            rate = await throughput(first, batch, args.rounds, args.tput_tokens)
-            print(f"  batch {batch}: {rate:6.1f} tokens/s")
+    source = first._weights.source if first._weights else "?"
+    print(f"load: {load_s:.1f} s (from {source}), torch threads {args.threads or 'default'}")
     await first.aclose()
+    if args.rounds:
+        print(f"\ntokens/s, decoding={methods[0]}, generate prompts, max_tokens {args.tput_tokens}, median")
+        print(f"of {args.rounds} rounds of {args.requests_per_slot} requests per slot, prefix cache warm")
+        for batch in [int(b) for b in args.batches.split(",")]:
+            rate, split = await throughput(batch, args, methods[0])
+            print(f"  batch {batch:>2}: {rate:6.1f} tokens/s   ({split})", flush=True)
 
     header = f"{'method / requests':<34} {'n':>4} {'parses':>8} {'usable':>8} {'tok/ans':>8} {'tok/s':>8}"
     print(f"\nbatch {args.batch}, seed {args.seed}; usable = parses and finish_reason 'stop'")
@@ -161,6 +186,7 @@ async def run(args: argparse.Namespace) -> None:
                 print(row(f"{label} generate", await answer_all(provider, gen, args.batch)), flush=True)
             if brain:
                 print(row(f"{label} brainstorm", await answer_all(provider, brain, args.batch)), flush=True)
+            print(f"{'':<34} {split_text(provider.stats)}", flush=True)
             await provider.aclose()
 
 
@@ -175,8 +201,10 @@ def main() -> None:
     parser.add_argument("--temperatures", default="1.0")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2, help="rounds per batch size for tokens/s (0: skip)")
+    parser.add_argument("--batches", default="1,4,8,16", help="batch sizes for tokens/s")
+    parser.add_argument("--requests-per-slot", type=int, default=1, help="requests per round, per slot")
     parser.add_argument("--tput-tokens", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)
     asyncio.run(run(parser.parse_args()))
 

