@@ -8,9 +8,15 @@ the runner drops answers that end with "length". tok/s counts output tokens over
 prefill included; each method starts with a cold prefix cache. The decoding thread's own split of
 the time (prefill, decode steps, waiting for requests) and its mean rows per forward pass follow
 each line. The machine's load average is printed first: on shared cores, compare figures taken
-together.
+together. "json" counts answers that are valid JSON of the requested kind: a skeleton object cut
+off at a value with no sentence end ends early, with the keys written so far, so it is JSON but
+does not parse as an example (the runner drops it as truncated either way).
+
+``--kernels`` times instead the two ways to write the projections for a few tokens, ``x @ w.T``
+and ``(w @ x.T).T``, over all of the model's matrices, by number of tokens.
 
     HF_HUB_OFFLINE=1 python bench/local_provider.py [--generate 48] [--brainstorm 8] [--threads 2]
+    HF_HUB_OFFLINE=1 python bench/local_provider.py --kernels
 """
 
 from __future__ import annotations
@@ -67,6 +73,14 @@ def brainstorm_request(i: int, max_tokens: int, temperature: float, num_tasks: i
     )
 
 
+def is_json(request: ChatRequest, response: ChatResponse) -> bool:
+    try:
+        data = json.loads(response.text)
+    except ValueError:
+        return False
+    return isinstance(data, list if request.response_kind == "list" else dict)
+
+
 def parses(request: ChatRequest, response: ChatResponse) -> bool:
     try:
         data = json.loads(response.text)
@@ -84,6 +98,7 @@ def parses(request: ChatRequest, response: ChatResponse) -> bool:
 @dataclass
 class Outcome:
     n: int
+    valid: int
     parsed: int
     usable: int
     tokens: int
@@ -103,6 +118,7 @@ async def answer_all(provider: LocalProvider, requests: list[ChatRequest], concu
     ok = [parses(q, a) for q, a in zip(requests, responses, strict=True)]
     return Outcome(
         n=len(requests),
+        valid=sum(is_json(q, a) for q, a in zip(requests, responses, strict=True)),
         parsed=sum(ok),
         usable=sum(o and a.finish_reason == "stop" for o, a in zip(ok, responses, strict=True)),
         tokens=sum(a.output_tokens for a in responses),
@@ -144,7 +160,8 @@ def split_text(stats: DecodeStats, before: DecodeStats | None = None) -> str:
 
 def row(label: str, o: Outcome) -> str:
     return (
-        f"{label:<34} {o.n:>4} {100 * o.parsed / o.n:>7.1f}% {100 * o.usable / o.n:>7.1f}% "
+        f"{label:<34} {o.n:>4} {100 * o.valid / o.n:>7.1f}% {100 * o.parsed / o.n:>7.1f}% "
+        f"{100 * o.usable / o.n:>7.1f}% "
         f"{o.tokens / o.n:>8.0f} {o.tokens / o.seconds:>8.1f}"
     )
 
@@ -164,7 +181,7 @@ async def run(args: argparse.Namespace) -> None:
             rate, split = await throughput(batch, args, methods[0])
             print(f"  batch {batch:>2}: {rate:6.1f} tokens/s   ({split})", flush=True)
 
-    header = f"{'method / requests':<34} {'n':>4} {'parses':>8} {'usable':>8} {'tok/ans':>8} {'tok/s':>8}"
+    header = f"{'method / requests':<34} {'n':>4} {'json':>8} {'parses':>8} {'usable':>8} {'tok/ans':>8} {'tok/s':>8}"
     print(f"\nbatch {args.batch}, seed {args.seed}; usable = parses and finish_reason 'stop'")
     print(header)
     print("-" * len(header))
@@ -190,6 +207,42 @@ async def run(args: argparse.Namespace) -> None:
             await provider.aclose()
 
 
+def kernels(args: argparse.Namespace) -> None:
+    """Milliseconds for every projection of the model (and the logits) at a few token counts, both ways."""
+    from synthembed.gen.providers.local_model import load_weights
+
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs")
+    model = load_weights(str(LocalProvider().model_file)).model  # imports torch as the provider does
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    weights = [w for layer in model.layers for w in (layer[1], layer[2], layer[4], layer[5])]
+    print(f"all {len(weights)} projections then the logits, torch threads {torch.get_num_threads()}; ms")
+    print(f"{'tokens':>6} {'x @ w.T':>9} {'(w @ x.T).T':>12} {'logits x @ e.T':>15} {'(e @ x.T).T':>12}")
+    with torch.inference_mode():
+        for tokens in (1, 2, 4, 8, 16, 32, 64):
+            x = {n: torch.randn(tokens, n) for n in {w.shape[1] for w in weights}}
+            ways = {
+                "plain": lambda x=x: [x[w.shape[1]] @ w.T for w in weights],
+                "swapped": lambda x=x: [(w @ x[w.shape[1]].T).T.contiguous() for w in weights],
+                "logits plain": lambda x=x: x[model.shape.hidden] @ model.embed.T,
+                "logits swapped": lambda x=x: (model.embed @ x[model.shape.hidden].T).T.contiguous(),
+            }
+            ms = {}
+            for name, way in ways.items():
+                way()
+                began = time.perf_counter()
+                for _ in range(3):
+                    way()
+                ms[name] = (time.perf_counter() - began) / 3 * 1000
+            print(
+                f"{tokens:>6} {ms['plain']:>9.1f} {ms['swapped']:>12.1f} {ms['logits plain']:>15.1f} "
+                f"{ms['logits swapped']:>12.1f}",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--generate", type=int, default=48, help="generate requests per method")
@@ -206,7 +259,12 @@ def main() -> None:
     parser.add_argument("--tput-tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--kernels", action="store_true", help="time the projections' two forms instead")
+    args = parser.parse_args()
+    if args.kernels:
+        kernels(args)
+    else:
+        asyncio.run(run(args))
 
 
 if __name__ == "__main__":

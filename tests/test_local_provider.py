@@ -480,9 +480,32 @@ def test_weights_cache_round_trips(tiny: Weights, tmp_path) -> None:
     assert shape == tiny.model.shape and token_text == tiny.token_text
     assert read.keys() == tensors.keys()
     assert all(torch.equal(read[k], tensors[k]) for k in tensors)
-    messages = [{"role": "user", "content": "Grüße, “quotes” and\nnew lines"}]
-    for a in (tokenizer, tiny.tokenizer):
-        assert a.apply_chat_template(
-            messages, add_generation_prompt=True
-        ) == tiny.tokenizer.apply_chat_template(messages, add_generation_prompt=True)
     assert tokenizer.all_special_ids == tiny.tokenizer.all_special_ids
+    prompts = [generate_request(t).messages[0]["content"] for t in TASK_TYPE_NAMES]
+    for content in [*prompts, "Grüße, “quotes”, emoji 🌱 and\nnew lines"]:
+        messages = [{"role": "user", "content": content}]
+        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        assert text == tiny.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False
+        )
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        assert ids == tiny.tokenizer.encode(text, add_special_tokens=False)
+        assert tokenizer.decode(ids) == tiny.tokenizer.decode(ids)
+
+
+@pytest.mark.slow
+def test_cached_tokenizer_matches_the_gguf_one(loaded: float) -> None:
+    """The tokenizer read from the user cache tokenizes like the one transformers builds from the
+    GGUF file (the provider reads the cache whenever it holds the model)."""
+    from transformers import AutoTokenizer
+
+    file = default_model_file()
+    gguf = AutoTokenizer.from_pretrained(str(file.parent), gguf_file=file.name, local_files_only=True)
+    cached = load_weights(str(file)).tokenizer
+    assert cached.all_special_ids == gguf.all_special_ids
+    prompts = [generate_request(t).messages[0]["content"] for t in TASK_TYPE_NAMES]
+    for content in [*prompts, brainstorm_request(3).messages[0]["content"], "Grüße 🌱\n“x”"]:
+        messages = [{"role": "user", "content": content}]
+        text = gguf.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        assert cached.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) == text
+        assert cached.encode(text, add_special_tokens=False) == gguf.encode(text, add_special_tokens=False)

