@@ -36,21 +36,19 @@ class PromptTemplate:
     text: str
     fields: tuple[str, ...] = field(init=False, repr=False)
     id: str = field(init=False)  # stable id: the first 12 hex digits of the SHA-256 of the text
+    #: the text before the first placeholder: what every rendering starts with
+    fixed_prefix: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         names = tuple(dict.fromkeys(f for _, f, _, _ in string.Formatter().parse(self.text) if f))
         object.__setattr__(self, "fields", names)
         object.__setattr__(self, "id", hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:12])
-
-    @property
-    def fixed_prefix(self) -> str:
-        """The template's text before its first placeholder: what every rendering starts with."""
-        parts = []
+        prefix = []
         for literal, name, _, _ in string.Formatter().parse(self.text):
-            parts.append(literal)
+            prefix.append(literal)
             if name is not None:
                 break
-        return "".join(parts)
+        object.__setattr__(self, "fixed_prefix", "".join(prefix))
 
     def render(self, values: Mapping[str, str]) -> str:
         """Fill the template.

@@ -24,6 +24,7 @@ from synthembed.gen.providers import make_provider
 from synthembed.gen.store import RunStore
 from synthembed.recipe import parse_recipe
 from tests.fake_provider import FakeProviderConfig, FakeProviderServer
+from tests.gen.test_runner import recipe as online_recipe
 
 EXAMPLES = {"retrieval": 12, "classification": 6, "sts": 8, "bitext": 6}
 
@@ -35,26 +36,11 @@ def _keys(monkeypatch):
 
 
 def recipe(server, kind="openai", examples=None, batch=None, **provider):
-    base_url = server.openai_base_url if kind == "openai" else server.anthropic_base_url
-    model = "gpt-4o-mini" if kind == "openai" else "claude-3-5-haiku-latest"
-    return {
-        "name": "t",
-        "version": "1.0.0",
-        "seed": 11,
-        "provider": {
-            "kind": kind,
-            "model": model,
-            "base_url": base_url,
-            "mode": "batch",
-            "timeout_s": 5,
-            "max_output_tokens": 2048,
-            "batch": {"poll_interval_s": 0.05, **(batch or {})},
-            **provider,
-        },
-        "examples": examples or EXAMPLES,
-        "brainstorm": {"tasks_per_request": 6},
-        "generation": {"max_reasks": 2},
-    }
+    """The online tests' recipe, in batch mode, polling fast."""
+    batch = {"poll_interval_s": 0.05, **(batch or {})}
+    return online_recipe(
+        server, kind, examples or EXAMPLES, mode="batch", timeout_s=5, batch=batch, **provider
+    )
 
 
 def run(data, run_dir, budget=None, provider=None):
