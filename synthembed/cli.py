@@ -234,7 +234,9 @@ def run(
 
 @app.command()
 def validate(
-    release_dir: Annotated[Path, typer.Argument(help="a release folder (datasets/<name>/releases/<version>)")],
+    release_dir: Annotated[
+        Path, typer.Argument(help="a release folder (datasets/<name>/releases/<version>)")
+    ],
     previous: Annotated[
         Path | None, typer.Option(help="validation.json of the release to compare with (default: the latest)")
     ] = None,

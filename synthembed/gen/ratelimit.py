@@ -118,6 +118,11 @@ _HEADER_BUCKETS = {
     "anthropic-ratelimit-input-tokens-{}": "input_tokens",
     "anthropic-ratelimit-output-tokens-{}": "output_tokens",
 }
+#: (limit header, remaining header, reset header, bucket), spelled out once.
+_HEADER_NAMES = tuple(
+    (pattern.format("limit"), pattern.format("remaining"), pattern.format("reset"), name)
+    for pattern, name in _HEADER_BUCKETS.items()
+)
 
 
 class RateLimiter:
@@ -182,9 +187,11 @@ class RateLimiter:
             return
         lower = {k.lower(): v for k, v in headers.items()}
         now_wall = time.time()
-        for pattern, name in _HEADER_BUCKETS.items():
-            limit = _num(lower.get(pattern.format("limit")))
-            remaining = _num(lower.get(pattern.format("remaining")))
+        for limit_key, remaining_key, reset_key, name in _HEADER_NAMES:
+            limit = _num(lower.get(limit_key))
+            remaining = _num(lower.get(remaining_key))
+            if limit is None and remaining is None:
+                continue
             bucket = self.buckets.get(name)
             if limit and self.learn and (bucket is None or limit < bucket.per_minute):
                 if bucket is None:
@@ -194,7 +201,7 @@ class RateLimiter:
             if bucket is not None and remaining is not None:
                 bucket.clamp(remaining)
                 if remaining <= 0:
-                    reset = parse_reset(lower.get(pattern.format("reset"), ""), now_wall)
+                    reset = parse_reset(lower.get(reset_key, ""), now_wall)
                     if reset:
                         self.pause(reset)
 

@@ -162,7 +162,7 @@ class RunStore:
         self.path = path
         self.conn = conn
         self._lock_fh = lock_fh
-        self._pending: asyncio.Future[None] | None = None
+        self._waiters: list[asyncio.Future[None]] = []
 
     # -- opening ----------------------------------------------------------------------------------
     @classmethod
@@ -260,22 +260,33 @@ class RunStore:
             raise self._disk_error(exc) from None
 
     async def sync(self) -> None:
-        """Wait until everything written so far is committed; concurrent callers share one commit."""
-        if self._pending is None:
-            loop = asyncio.get_running_loop()
-            self._pending = loop.create_future()
+        """Wait until everything written so far is committed; concurrent callers share one commit.
+
+        The commit runs once the event loop has run every coroutine that was ready, so all the
+        writes made meanwhile go in it. A caller cancelled while waiting leaves the commit to the
+        others.
+        """
+        if not self.conn.in_transaction:
+            return  # nothing written since the last commit
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        if not self._waiters:
             loop.call_soon(self._flush)
-        await asyncio.shield(self._pending)
+        self._waiters.append(waiter)
+        await waiter
 
     def _flush(self) -> None:
-        future, self._pending = self._pending, None
-        assert future is not None
+        waiters, self._waiters = self._waiters, []
         try:
             self.commit()
         except Exception as exc:  # surfaces in every waiter
-            future.set_exception(exc)
+            for w in waiters:
+                if not w.done():
+                    w.set_exception(exc)
         else:
-            future.set_result(None)
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
 
     # -- meta -------------------------------------------------------------------------------------
     def get_meta(self, key: str, default: Any = None) -> Any:

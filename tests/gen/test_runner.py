@@ -212,6 +212,42 @@ def test_a_raised_cap_goes_on(server, tmp_path):
     assert second.status == "complete" and len(example_ids(tmp_path / "run")) == 30
 
 
+def test_the_collector_is_left_as_it_was(server, tmp_path):
+    import gc
+
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+    assert run(recipe(server, examples={"sts": 3}), tmp_path / "run").status == "complete"
+    assert gc.get_threshold() == threshold and gc.get_freeze_count() == frozen
+
+
+def test_an_attempt_is_on_disk_before_its_request_leaves(server, tmp_path):
+    """A process killed while a request is out finds it in the store, counted at its worst case."""
+    from synthembed.gen.providers import make_provider
+
+    server.config.p_malformed = 0.2  # re-asks send the same request id again
+    runner = Runner(parse_recipe(recipe(server, concurrency=16)), tmp_path / "run")
+    provider = make_provider(runner.cfg)
+    complete, seen = provider.complete, []
+
+    async def checked(request):
+        # another connection sees only what has been committed
+        with sqlite3.connect(tmp_path / "run" / "store.sqlite") as other:
+            seen.append(
+                other.execute(
+                    "SELECT status, reserved_micros FROM attempts WHERE request_id=? ORDER BY id DESC LIMIT 1",
+                    (request.id,),
+                ).fetchone()
+            )
+        return await complete(request)
+
+    provider.complete = checked
+    runner.provider = provider
+    result = asyncio.run(runner.run())
+    assert result.status == "complete", result.message
+    assert len(seen) > result.stats.steps["generate"].total
+    assert all(row is not None and row[0] == "inflight" and row[1] > 0 for row in seen), seen
+
+
 def test_changed_template_makes_new_requests(server, tmp_path, monkeypatch):
     from synthembed.gen import prompts
     from synthembed.gen.prompts import PromptTemplate

@@ -8,10 +8,11 @@ to :mod:`synthembed.errors` so the runner sees one vocabulary:
 - 408, 409, 5xx, 529, timeouts, dropped connections -> RetryableError
 - 401, 403 -> AuthenticationError; 404 -> BadRequestError (model not found); other 4xx -> BadRequestError
 
-Requests go through the SDK client's own ``post`` (its transport, auth headers, URL handling and
-status-error mapping) with a plain JSON body, and the response is read as JSON: the SDKs' typed
-parameter transforms and response models cost more CPU than the rest of a request (measured with
-``bench/engine.py``: about 1.5x the throughput of ``chat.completions.create`` on two cores).
+Requests go through the SDK client's own ``post`` (its transport, auth headers and status-error
+mapping) with a plain JSON body and the endpoint's absolute URL, and the response is read as JSON:
+the SDKs' typed parameter transforms and response models cost more CPU than the rest of a request
+(measured with ``bench/engine.py``). Under the SDK is its aiohttp client with requests built in one
+pass (:mod:`synthembed.gen.providers.http`).
 
 Every request carries ``X-Client-Request-Id`` with the run's request id, which OpenAI records for
 support requests and which lets a fake server answer a re-sent request the same way.
@@ -20,6 +21,7 @@ support requests and which lets a fake server answer a re-sent request the same 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -36,6 +38,7 @@ from synthembed.errors import (
 )
 from synthembed.gen.pricing import resolve_price
 from synthembed.gen.providers.base import ChatRequest, ChatResponse
+from synthembed.gen.providers.http import aiohttp_client
 from synthembed.gen.ratelimit import retry_after_seconds
 
 _BILLING_WORDS = ("insufficient_quota", "credit balance", "billing", "quota", "spend limit", "payment")
@@ -113,25 +116,39 @@ def sdk_errors(sdk: Any, name: str, model: str, timeout_s: float) -> Iterator[No
         raise RetryableError(f"{name}: unreadable response: {exc}", maybe_billed=True) from exc
 
 
+def endpoint(client: Any, path: str) -> str:
+    """The absolute URL of ``path`` under the client's base URL, as the SDK joins them.
+
+    Handing the SDK an absolute URL spares it parsing the base URL again for every request.
+    """
+    base = client.base_url
+    return str(base.copy_with(raw_path=base.raw_path + path.lstrip("/").encode("ascii")))
+
+
 async def _post(
     sdk: Any,
     client: Any,
-    path: str,
+    url: str,
     body: dict[str, Any],
     request_id: str,
     name: str,
     model: str,
     timeout_s: float,
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """POST through an SDK client; return the JSON body and headers, or raise our provider errors."""
+    """POST through an SDK client; return the JSON body and headers, or raise our provider errors.
+
+    The body goes as ``content``: JSON bytes encoded as the SDKs encode a ``body``, which they send
+    as they are, sparing them a deep copy and their own encoder for every request.
+    """
+    content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
     with sdk_errors(sdk, name, model, timeout_s):
         raw = await client.post(
-            path,
-            body=body,
+            url,
+            content=content,
             cast_to=_httpx_response(),
             options={"headers": {"X-Client-Request-Id": request_id}},
         )
-        return raw.json(), dict(raw.headers)
+        return raw.json(), dict(raw.headers.multi_items())
 
 
 class OpenAIChatProvider:
@@ -156,8 +173,9 @@ class OpenAIChatProvider:
             base_url=config.base_url,
             max_retries=0,
             timeout=config.timeout_s,
-            http_client=openai.DefaultAioHttpClient(timeout=config.timeout_s),
+            http_client=aiohttp_client(openai, timeout=config.timeout_s),
         )
+        self._url = endpoint(self.client, "/chat/completions")
         # OpenAI's own API wants max_completion_tokens; other servers widely accept only max_tokens.
         self._max_key = "max_completion_tokens" if config.kind == "openai" else "max_tokens"
         self._cache_key = config.kind == "openai" and config.prompt_cache
@@ -182,7 +200,7 @@ class OpenAIChatProvider:
         data, headers = await _post(
             self._openai,
             self.client,
-            "/chat/completions",
+            self._url,
             self.body(request),
             request.id,
             self.name,
@@ -240,8 +258,9 @@ class AnthropicProvider:
             base_url=config.base_url,
             max_retries=0,
             timeout=config.timeout_s,
-            http_client=anthropic.DefaultAioHttpClient(timeout=config.timeout_s),
+            http_client=aiohttp_client(anthropic, timeout=config.timeout_s),
         )
+        self._url = endpoint(self.client, "/v1/messages")
         self._anthropic = anthropic
         price = resolve_price(config)
         self.cache_min_tokens = price.cache_min_tokens if price else 0
@@ -290,7 +309,7 @@ class AnthropicProvider:
         data, headers = await _post(
             self._anthropic,
             self.client,
-            "/v1/messages",
+            self._url,
             self.body(request),
             request.id,
             "anthropic",
