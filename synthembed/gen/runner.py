@@ -210,12 +210,27 @@ class Runner:
             return self._result(orphaned)
 
     async def _run_steps(self) -> None:
-        """Send every unfinished request: the brainstorm step, then the generate step."""
+        """Send every unfinished request: the brainstorm step, then the generate step.
+
+        Task types without a brainstorm (sts, bitext) are generated alongside the brainstorm, so
+        no slot idles while the last task lists are written; the others start once every
+        brainstorm request has finished and their task pools are known.
+        """
         self.stats.phase = "brainstorm"
-        await self._run_specs(self._brainstorm_items())
+        self._brainstorming = 0
+        self._brainstorms_settled = asyncio.Event()
+        self._brainstorms_settled.set()
+        await self._run_specs(self._items())
+
+    def _items(self) -> Iterator[tuple[RequestSpec, str | None] | None]:
+        """Every unfinished request in sending order; None means: wait for the brainstorms in flight."""
+        yield from self._brainstorm_items()
+        yield from self._generate_items(pooled=False)
+        while self._brainstorming and self._stop is None:
+            yield None
         if self._stop is None:
             self.stats.phase = "generate"
-            await self._run_specs(self._generate_items())
+            yield from self._generate_items(pooled=True)
 
     def _result(self, orphaned: int) -> RunResult:
         s = self.stats
@@ -326,13 +341,16 @@ class Runner:
             self.store.commit()
         return pool
 
-    def _generate_items(self) -> Iterator[tuple[RequestSpec, str | None]]:
+    def _generate_items(self, pooled: bool | None = None) -> Iterator[tuple[RequestSpec, str | None]]:
+        """Unfinished generate requests whose task pool is ready (all, or only those with
+        (``pooled=True``) or without (``pooled=False``) a brainstorm step)."""
         step = self.stats.steps["generate"]
         for group in self.plan.groups:
-            if group.step != "generate":
+            has_brainstorm = TASK_TYPES[group.task_type].has_brainstorm
+            if group.step != "generate" or pooled not in (None, has_brainstorm):
                 continue
             pool: list[str] | None = []
-            if TASK_TYPES[group.task_type].has_brainstorm:
+            if has_brainstorm:
                 pool = self._task_pool(group.task_type)
                 if not pool:
                     # brainstorm unfinished or empty: these requests wait for a later run
@@ -347,14 +365,34 @@ class Runner:
                 yield spec, task
 
     # -- workers ----------------------------------------------------------------------------------
-    async def _run_specs(self, items: Iterator[tuple[RequestSpec, str | None]]) -> None:
+    async def _run_specs(self, items: Iterator[tuple[RequestSpec, str | None] | None]) -> None:
+        """Send ``items`` with ``concurrency`` workers; a None item makes a worker wait until no
+        brainstorm request is in flight, then ask again."""
+        end = object()
+        settled = self._brainstorms_settled
+
         async def worker() -> None:
             while self._stop is None:
-                item = next(items, None)
-                if item is None:
+                item = next(items, end)
+                if item is end:
                     return
-                await self._process(*item)
-                await self.store.sync()
+                if item is None:
+                    await settled.wait()
+                    continue
+                spec, task = item
+                if spec.step != "brainstorm":
+                    await self._process(spec, task)
+                    await self.store.sync()
+                    continue
+                self._brainstorming += 1
+                settled.clear()
+                try:
+                    await self._process(spec, task)
+                    await self.store.sync()
+                finally:
+                    self._brainstorming -= 1
+                    if not self._brainstorming:
+                        settled.set()
 
         workers = [asyncio.create_task(worker()) for _ in range(self.cfg.concurrency)]
         try:
@@ -588,6 +626,9 @@ class Runner:
         if self._stop is None:
             self._stop = why
             self._stop_message = message
+        settled = getattr(self, "_brainstorms_settled", None)
+        if settled is not None:
+            settled.set()  # workers waiting for the brainstorm go and see the stop
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()

@@ -212,6 +212,28 @@ def test_a_raised_cap_goes_on(server, tmp_path):
     assert second.status == "complete" and len(example_ids(tmp_path / "run")) == 30
 
 
+def test_one_step_types_go_alongside_the_brainstorm(server, tmp_path):
+    """sts and bitext do not wait for the task lists; the pooled types wait for all of them."""
+    server.config.latency_s = 0.05
+    runner = Runner(parse_recipe(recipe(server, concurrency=4)), tmp_path / "run")
+    events = []
+    process = runner._process
+
+    async def logged(spec, task):
+        events.append(("start", spec.step, spec.task_type))
+        await process(spec, task)
+        events.append(("end", spec.step, spec.task_type))
+
+    runner._process = logged
+    result = asyncio.run(runner.run())
+    assert result.status == "complete", result.message
+    last_brainstorm = max(i for i, e in enumerate(events) if e[:2] == ("end", "brainstorm"))
+    starts = [(i, e[2]) for i, e in enumerate(events) if e[:2] == ("start", "generate")]
+    assert any(i < last_brainstorm for i, t in starts if t in ("sts", "bitext"))
+    assert all(i > last_brainstorm for i, t in starts if t not in ("sts", "bitext"))
+    assert result.stats.steps["generate"].ok == result.stats.steps["generate"].total == 30
+
+
 def test_the_collector_is_left_as_it_was(server, tmp_path):
     import gc
 
