@@ -342,8 +342,11 @@ class Runner:
         return pool
 
     def _generate_items(self, pooled: bool | None = None) -> Iterator[tuple[RequestSpec, str | None]]:
-        """Unfinished generate requests whose task pool is ready (all, or only those with
-        (``pooled=True``) or without (``pooled=False``) a brainstorm step)."""
+        """Unfinished generate requests whose task pool is ready.
+
+        ``pooled`` picks the task types: True those drawing tasks from a brainstorm, False those
+        without one (sts, bitext), None all.
+        """
         step = self.stats.steps["generate"]
         for group in self.plan.groups:
             has_brainstorm = TASK_TYPES[group.task_type].has_brainstorm
