@@ -111,6 +111,10 @@ class RunResult:
     stats: RunStats
 
 
+_collector_users = 0
+_collector_saved: tuple[tuple[int, int, int], bool] | None = None
+
+
 @contextlib.contextmanager
 def _collector_off_long_lived() -> Iterator[None]:
     """Keep Python's cycle collector off the objects that live through a run.
@@ -120,19 +124,28 @@ def _collector_off_long_lived() -> Iterator[None]:
     SDKs' modules). Freezing those moves them out of the collector's view, and a larger
     first-generation threshold lets most request objects go by reference counting before a
     collection looks at them: about 10% more requests a second in ``bench/engine.py overhead``.
-    Both are undone when the run ends (a program that froze objects itself keeps its own freeze).
+    The first run to start saves the settings and the last to end restores them, so overlapping
+    runs leave the collector as it was; a program that froze objects itself keeps its freeze.
     """
-    threshold = gc.get_threshold()
-    freeze = gc.get_freeze_count() == 0
-    if freeze:
-        gc.freeze()
-    gc.set_threshold(max(threshold[0], 20_000), 10, 10)
+    global _collector_users, _collector_saved
+    if _collector_users == 0:
+        threshold = gc.get_threshold()
+        freeze = gc.get_freeze_count() == 0
+        if freeze:
+            gc.freeze()
+        gc.set_threshold(max(threshold[0], 20_000), 10, 10)
+        _collector_saved = (threshold, freeze)
+    _collector_users += 1
     try:
         yield
     finally:
-        gc.set_threshold(*threshold)
-        if freeze:
-            gc.unfreeze()
+        _collector_users -= 1
+        if _collector_users == 0 and _collector_saved is not None:
+            threshold, freeze = _collector_saved
+            _collector_saved = None
+            gc.set_threshold(*threshold)
+            if freeze:
+                gc.unfreeze()
 
 
 class Runner:
@@ -223,14 +236,25 @@ class Runner:
         await self._run_specs(self._items())
 
     def _items(self) -> Iterator[tuple[RequestSpec, str | None] | None]:
-        """Every unfinished request in sending order; None means: wait for the brainstorms in flight."""
+        """Every unfinished request in sending order; None means: wait for the brainstorms in flight.
+
+        One-step requests fill the slots only while brainstorm requests are out; the rest follow
+        the plan's order (pooled types first), so a budget cap that stops a run part-way leaves
+        much the same mix as before the one-step types went early.
+        """
         yield from self._brainstorm_items()
-        yield from self._generate_items(pooled=False)
+        one_step = self._generate_items(pooled=False)
+        while self._brainstorming and self._stop is None:
+            item = next(one_step, None)
+            if item is None:
+                break
+            yield item
         while self._brainstorming and self._stop is None:
             yield None
         if self._stop is None:
             self.stats.phase = "generate"
             yield from self._generate_items(pooled=True)
+            yield from one_step
 
     def _result(self, orphaned: int) -> RunResult:
         s = self.stats
@@ -477,9 +501,9 @@ class Runner:
                 s.in_flight += 1
                 status, error = "error", None
                 try:
+                    await self.limiter.acquire(in_tokens, spec.max_tokens)
                     # the attempt and its reservation are on disk before the request can leave
                     await self.store.sync()
-                    await self.limiter.acquire(in_tokens, spec.max_tokens)
                     s.sent += 1
                     if s.first_sent is None:
                         s.first_sent = time.monotonic()

@@ -31,7 +31,7 @@ async def close(*clients: httpx2.AsyncClient) -> None:
 def same(a: httpx2.Request, b: httpx2.Request) -> None:
     assert a.method == b.method
     assert a.url == b.url and str(a.url) == str(b.url)
-    assert a.headers.multi_items() == b.headers.multi_items()
+    assert a.headers.raw == b.headers.raw  # names spelled the same, in the same order
     assert a.read() == b.read()
     assert a.extensions == b.extensions
 
@@ -43,10 +43,12 @@ def same(a: httpx2.Request, b: httpx2.Request) -> None:
         SDK_HEADERS,
         [*SDK_HEADERS, ("Accept-Encoding", "identity"), ("X-Twice", "1"), ("x-twice", "2")],
         [(k.encode(), v.encode()) for k, v in SDK_HEADERS],
+        httpx2.Headers([("Authorization", "Bearer k"), ("Accept", "application/json"), ("X-Api-Key", "k")]),
     ],
 )
 @pytest.mark.parametrize("timeout", [httpx2.Timeout(30.0), 12.5, None])
-def test_requests_are_the_stock_ones(sdk, headers, timeout):
+@pytest.mark.parametrize("url", [URL, httpx2.URL(URL)])
+def test_requests_are_the_stock_ones(sdk, headers, timeout, url):
     client = aiohttp_client(sdk, timeout=30)
     stock = sdk.DefaultAioHttpClient(timeout=30)
     try:
@@ -58,13 +60,13 @@ def test_requests_are_the_stock_ones(sdk, headers, timeout):
                 "files": None,
                 "params": None,
             }
-            same(client.build_request("POST", URL, **kwargs), stock.build_request("POST", URL, **kwargs))
+            same(client.build_request("POST", url, **kwargs), stock.build_request("POST", url, **kwargs))
         # cookies the server set are sent back, as by the stock client
         for c in (client, stock):
             c.cookies.set("__cf_bm", "xyz", domain="127.0.0.1")
         kwargs = {"headers": headers, "timeout": timeout, "content": b"{}"}
-        built = client.build_request("POST", URL, **kwargs)
-        same(built, stock.build_request("POST", URL, **kwargs))
+        built = client.build_request("POST", url, **kwargs)
+        same(built, stock.build_request("POST", url, **kwargs))
         assert "__cf_bm=xyz" in built.headers["cookie"]
     finally:
         asyncio.run(close(client, stock))
@@ -75,7 +77,9 @@ def test_anything_unusual_takes_the_stock_path():
     stock = openai.DefaultAioHttpClient(base_url="http://127.0.0.1:8765/v1/")
     try:
         cases = [
-            ("GET", "models", {"headers": SDK_HEADERS}),  # relative URL
+            ("GET", "models", {"headers": SDK_HEADERS, "timeout": 5.0}),  # relative URL
+            ("GET", httpx2.URL("models"), {"headers": httpx2.Headers(SDK_HEADERS), "timeout": 5.0}),
+            ("POST", URL, {"headers": SDK_HEADERS, "params": {}, "content": b"{}", "timeout": 5.0}),
             ("POST", URL, {"headers": SDK_HEADERS, "params": {"a": "b"}, "content": b"{}"}),
             ("POST", URL, {"headers": {"x-a": "1"}, "json": {"a": 1}}),
             ("POST", URL, {"headers": SDK_HEADERS, "data": {"a": "1"}}),
@@ -87,9 +91,18 @@ def test_anything_unusual_takes_the_stock_path():
         asyncio.run(close(client, stock))
 
 
-def test_requests_go_out_through_the_sdk():
-    """The SDK hands this client every request it sends, and the URL is the one the SDK would join."""
+def test_requests_go_out_through_the_sdk(monkeypatch):
+    """The SDK hands this client every request it sends, built in one pass, at the URL the SDK joins."""
+    stock = httpx2.AsyncClient.build_request
+    stock_calls = []
+
+    def counting(self, *args, **kwargs):
+        stock_calls.append(args)
+        return stock(self, *args, **kwargs)
+
+    monkeypatch.setattr(httpx2.AsyncClient, "build_request", counting)
     asyncio.run(_through_the_sdk())
+    assert stock_calls == []
 
 
 async def _through_the_sdk() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -241,6 +242,20 @@ def test_the_collector_is_left_as_it_was(server, tmp_path):
     assert run(recipe(server, examples={"sts": 3}), tmp_path / "run").status == "complete"
     assert gc.get_threshold() == threshold and gc.get_freeze_count() == frozen
 
+    async def overlapping() -> None:  # the first run to start ends while the second still goes
+        server.config.latency_s = 0.1
+        quick = Runner(parse_recipe(recipe(server, examples={"sts": 1})), tmp_path / "a")
+        slow = Runner(parse_recipe(recipe(server, examples={"sts": 12}, concurrency=1)), tmp_path / "b")
+        first = asyncio.create_task(quick.run())
+        await asyncio.sleep(0)  # the first run has started
+        second = asyncio.create_task(slow.run())
+        assert (await first).status == "complete" and not second.done()
+        assert gc.get_threshold() != threshold  # still the second run's settings
+        assert (await second).status == "complete"
+
+    asyncio.run(overlapping())
+    assert gc.get_threshold() == threshold and gc.get_freeze_count() == frozen
+
 
 def test_an_attempt_is_on_disk_before_its_request_leaves(server, tmp_path):
     """A process killed while a request is out finds it in the store, counted at its worst case."""
@@ -253,7 +268,7 @@ def test_an_attempt_is_on_disk_before_its_request_leaves(server, tmp_path):
 
     async def checked(request):
         # another connection sees only what has been committed
-        with sqlite3.connect(tmp_path / "run" / "store.sqlite") as other:
+        with contextlib.closing(sqlite3.connect(tmp_path / "run" / "store.sqlite")) as other:
             seen.append(
                 other.execute(
                     "SELECT status, reserved_micros FROM attempts WHERE request_id=? ORDER BY id DESC LIMIT 1",

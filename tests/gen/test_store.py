@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 
 from synthembed.gen.store import RunStore
 
 
 def committed(path, request_id: str = "%") -> int:
-    with sqlite3.connect(path) as other:
+    with contextlib.closing(sqlite3.connect(path)) as other:
         return other.execute(
             "SELECT COUNT(*) FROM attempts WHERE request_id LIKE ?", (request_id,)
         ).fetchone()[0]
@@ -56,5 +57,7 @@ def test_a_failed_commit_reaches_every_waiter(tmp_path):
         store.start_attempt("r", "generate", "sts", 10, 10)
         results = await asyncio.gather(store.sync(), store.sync(), return_exceptions=True)
         assert all(isinstance(r, sqlite3.OperationalError) for r in results)
+        store.conn.rollback()
+        store.conn.close()
 
     asyncio.run(main())

@@ -10,8 +10,9 @@ CPU a whole request costs the engine (``bench/engine.py overhead``), where one c
 :func:`aiohttp_client` returns the SDK's own client class with a ``build_request`` that parses each
 distinct URL once and merges the headers in one pass. The request it returns is the stock one
 (same method, URL, headers in the same order, cookies, body and timeout; ``tests/gen/test_http.py``
-compares them); anything else (query parameters, form data, files, per-request cookies or
-extensions, a relative URL) goes through the stock path untouched.
+compares them). The OpenAI SDK hands over a URL string and a header list, the Anthropic SDK a parsed
+URL and a ``Headers``; both are taken as they are. Anything else (query parameters, form data,
+files, per-request cookies or extensions, a relative URL) goes through the stock path untouched.
 """
 
 from __future__ import annotations
@@ -49,12 +50,11 @@ class _OnePassBuild:
             data is not None
             or files is not None
             or json is not None
-            or params
+            or params is not None
             or cookies
             or extensions
             or self.params  # type: ignore[attr-defined]
-            or not isinstance(url, str)
-            or not isinstance(headers, list)
+            or not isinstance(headers, list | httpx2.Headers)
             or timeout is httpx2.USE_CLIENT_DEFAULT
         ):
             return stock(
@@ -70,22 +70,28 @@ class _OnePassBuild:
                 timeout=timeout,
                 extensions=extensions,
             )
-        parsed = self._parsed_urls.get(url)
-        if parsed is None:
-            parsed = httpx2.URL(url)
-            if parsed.is_relative_url:
-                return stock(method, url, content=content, headers=headers, timeout=timeout)
-            if len(self._parsed_urls) >= _MAX_URLS:
-                self._parsed_urls.clear()
-            self._parsed_urls[url] = parsed
-        # httpx's merge: the client's defaults that the request does not set, then the request's own.
-        given = {(k if isinstance(k, str) else k.decode("latin-1")).lower() for k, _ in headers}
-        own = [(k, v) for k, v in self.headers.multi_items() if k not in given]  # type: ignore[attr-defined]
+        if isinstance(url, httpx2.URL):  # Anthropic's SDK hands over the URL it parsed
+            parsed = url
+        else:
+            parsed = self._parsed_urls.get(url)
+            if parsed is None:
+                parsed = httpx2.URL(url)
+                if not parsed.is_relative_url:
+                    if len(self._parsed_urls) >= _MAX_URLS:
+                        self._parsed_urls.clear()
+                    self._parsed_urls[url] = parsed
+        if parsed.is_relative_url:
+            return stock(method, url, content=content, headers=headers, timeout=timeout)
+        # httpx's merge: the client's defaults that the request does not set, then the request's own,
+        # names spelled as given.
+        given = headers.raw if isinstance(headers, httpx2.Headers) else headers
+        names = {(k if isinstance(k, str) else k.decode("latin-1")).lower() for k, _ in given}
+        own = [(k, v) for k, v in self.headers.raw if k.decode("latin-1").lower() not in names]  # type: ignore[attr-defined]
         return httpx2.Request(
             method,
             parsed,
             content=content,
-            headers=[*own, *headers],
+            headers=[*own, *given],
             cookies=self.cookies,  # type: ignore[attr-defined]
             extensions={"timeout": httpx2.Timeout(timeout).as_dict()},
         )
