@@ -248,6 +248,7 @@ class Runner:
             item = next(one_step, None)
             if item is None:
                 break
+            self.stats.phase = "brainstorm, with sts/bitext alongside"
             yield item
         while self._brainstorming and self._stop is None:
             yield None
