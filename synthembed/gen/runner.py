@@ -179,6 +179,10 @@ class Runner:
         self._stop: str | None = None
         self._stop_message = ""
         self._fatal: BaseException | None = None
+        # brainstorm requests in flight; the event is set whenever there are none (or the run stops)
+        self._brainstorming = 0
+        self._brainstorms_settled = asyncio.Event()
+        self._brainstorms_settled.set()
 
     # -- entry point ------------------------------------------------------------------------------
     async def run(self) -> RunResult:
@@ -230,9 +234,6 @@ class Runner:
         brainstorm request has finished and their task pools are known.
         """
         self.stats.phase = "brainstorm"
-        self._brainstorming = 0
-        self._brainstorms_settled = asyncio.Event()
-        self._brainstorms_settled.set()
         await self._run_specs(self._items())
 
     def _items(self) -> Iterator[tuple[RequestSpec, str | None] | None]:
@@ -408,19 +409,18 @@ class Runner:
                     await settled.wait()
                     continue
                 spec, task = item
-                if spec.step != "brainstorm":
-                    await self._process(spec, task)
-                    await self.store.sync()
-                    continue
-                self._brainstorming += 1
-                settled.clear()
+                brainstorm = spec.step == "brainstorm"
+                if brainstorm:
+                    self._brainstorming += 1
+                    settled.clear()
                 try:
                     await self._process(spec, task)
                     await self.store.sync()
                 finally:
-                    self._brainstorming -= 1
-                    if not self._brainstorming:
-                        settled.set()
+                    if brainstorm:
+                        self._brainstorming -= 1
+                        if not self._brainstorming:
+                            settled.set()
 
         workers = [asyncio.create_task(worker()) for _ in range(self.cfg.concurrency)]
         try:
@@ -654,9 +654,7 @@ class Runner:
         if self._stop is None:
             self._stop = why
             self._stop_message = message
-        settled = getattr(self, "_brainstorms_settled", None)
-        if settled is not None:
-            settled.set()  # workers waiting for the brainstorm go and see the stop
+        self._brainstorms_settled.set()  # workers waiting for the brainstorm go and see the stop
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
